@@ -16,6 +16,22 @@ pub enum ProviderKind {
     Ollama,
 }
 
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Ollama => "ollama",
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One upstream model server. Either fully described here, or naming a
 /// built-in `preset` (openai, anthropic, groq, lmstudio, …) whose fields
 /// this entry overrides.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -43,7 +43,7 @@ impl Role {
 }
 
 /// A message body: plain text, or typed parts when images are attached.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
@@ -84,14 +84,14 @@ impl From<&str> for Content {
 }
 
 /// One part of a multi-part message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     Text { text: String },
     ImageUrl { image_url: ImageUrl },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageUrl {
     /// An `https:` URL or a `data:image/...;base64,` URL.
     pub url: String,
@@ -100,7 +100,7 @@ pub struct ImageUrl {
 }
 
 /// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub role: Role,
     /// `None` only for an assistant turn that consists of tool calls.
@@ -145,7 +145,7 @@ impl Message {
 }
 
 /// A function call the model asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolCall {
     pub id: String,
     pub name: String,
@@ -169,7 +169,7 @@ fn empty_object_schema() -> Value {
 }
 
 /// Token counts of one model call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -182,7 +182,7 @@ impl Usage {
 }
 
 /// Why a model stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     Stop,
@@ -318,26 +318,33 @@ impl StreamAccumulator {
         self.usage
     }
 
-    /// The response so far; `None` until `Done` arrived.
+    /// The response; `None` until `Done` arrived.
     pub fn finish(self) -> Option<ChatResponse> {
-        let (finish_reason, model) = self.finish?;
+        let (finish_reason, model) = self.finish.clone()?;
+        let usage = self.usage;
+        Some(ChatResponse {
+            model,
+            message: self.into_message(),
+            finish_reason,
+            usage,
+        })
+    }
+
+    /// The assistant message as far as it arrived, complete or not (what a
+    /// broken or abandoned stream leaves to record).
+    pub fn into_message(self) -> Message {
         let content = if self.text.is_empty() && !self.calls.is_empty() {
             None
         } else {
             Some(Content::Text(self.text))
         };
-        Some(ChatResponse {
-            model,
-            message: Message {
-                role: Role::Assistant,
-                content,
-                tool_calls: self.calls,
-                tool_call_id: None,
-                name: None,
-            },
-            finish_reason,
-            usage: self.usage,
-        })
+        Message {
+            role: Role::Assistant,
+            content,
+            tool_calls: self.calls,
+            tool_call_id: None,
+            name: None,
+        }
     }
 }
 

@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The hub service: the one place that runs a conversation and keeps its
+//! records. The CLI, the HTTP API and (later) MCP all call these functions,
+//! so every face behaves the same and none holds business logic.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod completions;
+mod conversation;
+mod devices;
+mod error;
+mod hub;
+mod memory_log;
+mod recording;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use completions::CallContext;
+pub use devices::DeviceReport;
+pub use conversation::{ChatInput, ChatOutput, HubEvent, HubStream};
+pub use error::HubError;
+pub use hub::{Hub, HubParts};
+pub use memory_log::{MemoryLog, MemoryLogEntry};

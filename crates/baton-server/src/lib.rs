@@ -1,14 +1,15 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! baton's HTTP face. Handlers translate HTTP to calls on the hub service and
+//! back; they hold no business logic.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod app;
+mod auth;
+mod error;
+mod openai_wire;
+mod openapi;
+mod routes;
+mod serve;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use app::{AppState, ServerSettings, router};
+pub use error::{ApiError, ErrorBody};
+pub use openapi::openapi;
+pub use serve::{ServeError, bind, check_exposure, serve};

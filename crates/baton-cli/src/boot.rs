@@ -1,0 +1,111 @@
+//! Start-up shared by every command: configuration, logging, store,
+//! gateway and hub, assembled the same way for the CLI and the server.
+
+use anyhow::Context;
+use baton_config::{Config, EnvVars, LoadOptions, LogFormat};
+use baton_hub::{Hub, HubParts, MemoryLog};
+use baton_llm::Gateway;
+use baton_store::{Store, WriterOptions};
+use std::path::{Path, PathBuf};
+
+use crate::args::Global;
+
+/// The loaded configuration and where it came from.
+pub struct Loaded {
+    pub config: Config,
+    pub path: Option<PathBuf>,
+    pub env: EnvVars,
+}
+
+impl Loaded {
+    pub fn data_dir(&self) -> PathBuf {
+        self.config
+            .storage
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| baton_config::default_data_dir(&self.env.lookup()))
+    }
+}
+
+/// Reads the configuration; flags become the top layer.
+pub fn load(global: &Global, mut overrides: Vec<(String, String)>) -> anyhow::Result<Loaded> {
+    if let Some(dir) = &global.data_dir {
+        overrides.push(("storage.data_dir".into(), dir.display().to_string()));
+    }
+    if let Some(url) = &global.database {
+        overrides.push(("storage.database_url".into(), url.clone()));
+    }
+    let env = EnvVars::from_process();
+    let opts = LoadOptions {
+        file: global.config.clone(),
+        environment: global.environment.clone(),
+        overrides,
+    };
+    let (config, path) = baton_config::load(&opts, &env)?;
+    Ok(Loaded { config, path, env })
+}
+
+/// Logs go to stderr so that stdout stays for data. `RUST_LOG` wins over
+/// the configured level; `quiet` commands default to warnings only.
+pub fn init_tracing(config: &Config, quiet: bool) {
+    let default = if quiet { "warn" } else { config.log.level.as_str() };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Opens the configured store: PostgreSQL when a URL says so, else the
+/// SQLite file in the data directory.
+pub async fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
+    match &loaded.config.storage.database_url {
+        Some(url) => Store::connect(url.expose())
+            .await
+            .context("cannot open the database named by storage.database_url"),
+        None => {
+            let path = loaded.data_dir().join("baton.db");
+            Store::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open the database {}", path.display()))
+        }
+    }
+}
+
+pub async fn gateway(loaded: &Loaded) -> anyhow::Result<Gateway> {
+    let c = &loaded.config;
+    Gateway::new(&c.providers, &c.gateway, &loaded.env.lookup())
+        .await
+        .context("cannot set up the model providers")
+}
+
+/// Everything a command that talks to models needs.
+pub async fn hub(loaded: &Loaded) -> anyhow::Result<Hub> {
+    let data_dir = loaded.data_dir();
+    ensure_dir(&data_dir)?;
+    let (store, gateway) = tokio::try_join!(open_store(loaded), gateway(loaded))?;
+    let memory_log = if loaded.config.chat.memory_log {
+        MemoryLog::open(&data_dir)
+            .with_context(|| format!("cannot open memory_log.jsonl in {}", data_dir.display()))?
+    } else {
+        MemoryLog::disabled()
+    };
+    let writer = store.writer(WriterOptions::default());
+    Ok(Hub::new(HubParts {
+        store,
+        gateway,
+        writer,
+        memory_log,
+        chat: loaded.config.chat.clone(),
+    }))
+}
+
+fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}

@@ -1,0 +1,26 @@
+//! One module per verb; each parses nothing and decides nothing beyond
+//! presenting what the services return.
+
+mod chat;
+mod config;
+mod models;
+mod serve;
+
+use clap::CommandFactory;
+use std::process::ExitCode;
+
+use crate::args::{Cli, Command, ConfigCommand};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Serve(args) => serve::run(&global, args).await,
+        Command::Chat(args) => chat::run(&global, args).await,
+        Command::Models(args) => models::run(&global, args).await,
+        Command::Config(ConfigCommand::Check) => config::check(&global),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

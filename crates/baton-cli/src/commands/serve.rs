@@ -1,0 +1,77 @@
+//! `baton serve`: the HTTP server until SIGTERM or SIGINT.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::args::{Global, ServeArgs};
+use crate::boot;
+
+pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut overrides = Vec::new();
+    if let Some(addr) = args.addr {
+        overrides.push(("server.addr".to_owned(), addr));
+    }
+    let loaded = boot::load(global, overrides)?;
+    boot::init_tracing(&loaded.config, false);
+    let server = &loaded.config.server;
+    let addr: SocketAddr = server
+        .addr
+        .parse()
+        .with_context(|| format!("server.addr {:?} is not HOST:PORT", server.addr))?;
+    baton_server::check_exposure(addr, server.token.as_ref())?;
+    let hub = boot::hub(&loaded).await?;
+    let listener = baton_server::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let settings = baton_server::ServerSettings {
+        token: server.token.clone(),
+        max_body_bytes: server.max_body_bytes,
+    };
+    let app = baton_server::router(hub.clone(), &settings);
+    tracing::info!(
+        addr = %local,
+        store = hub.store().backend().as_str(),
+        models = hub.models().len(),
+        auth = settings.token.is_some(),
+        "baton listening on http://{local}"
+    );
+    let refresher = hub.clone();
+    tokio::spawn(async move {
+        for (provider, result) in refresher.gateway().refresh_models().await {
+            if let Err(e) = result {
+                tracing::warn!(%provider, error = %e, "cannot list models");
+            }
+        }
+    });
+    baton_server::serve(
+        listener,
+        app,
+        hub,
+        shutdown_signal(),
+        Duration::from_secs(server.shutdown_grace_secs),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

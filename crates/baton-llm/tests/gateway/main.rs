@@ -1,0 +1,11 @@
+//! The gateway over real HTTP, against the scripted model server.
+
+mod anthropic;
+mod breaker;
+mod common;
+mod fallback;
+mod ollama;
+mod openai;
+mod presets;
+mod resolution;
+mod secrets;

@@ -1,0 +1,68 @@
+//! The router: every route, its middleware and the shared state.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use baton_config::Secret;
+use baton_hub::Hub;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::ApiError;
+use crate::routes::{health, hub, openai};
+
+/// What the HTTP face needs beyond the hub.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Required as `Authorization: Bearer …` on every route but `/health`.
+    pub token: Option<Secret>,
+    pub max_body_bytes: usize,
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    pub token: Option<Arc<Secret>>,
+    pub started: Instant,
+}
+
+/// Builds the whole HTTP API over a hub.
+pub fn router(hub: Hub, settings: &ServerSettings) -> Router {
+    let state = AppState {
+        hub,
+        token: settings.token.clone().map(Arc::new),
+        started: Instant::now(),
+    };
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/chat", post(hub::chat))
+        .route("/chat/stream", post(hub::chat_stream))
+        .route("/device/state", post(hub::report_device))
+        .route("/device/{id}/state", get(hub::device_state))
+        .route("/device/{id}/history", get(hub::device_history))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{*id}", get(openai::get_model))
+        .route("/openapi.json", get(health::openapi_document))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_token,
+        ))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

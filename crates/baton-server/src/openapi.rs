@@ -1,0 +1,42 @@
+//! The OpenAPI document, generated from the handlers' annotations so it
+//! cannot drift from the code (a test checks every route is in it).
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::routes::{health, hub, openai};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "baton", description = "baton's hub API and OpenAI-compatible gateway."),
+    paths(
+        health::health, health::openapi_document,
+        hub::chat, hub::chat_stream, hub::report_device, hub::device_state, hub::device_history,
+        openai::chat_completions, openai::list_models, openai::get_model,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "hub", description = "the seed hub API"),
+         (name = "openai", description = "OpenAI-compatible API"),
+         (name = "meta", description = "about this server")),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}

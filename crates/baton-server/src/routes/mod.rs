@@ -1,0 +1,5 @@
+//! Route handlers, one module per API.
+
+pub mod health;
+pub mod hub;
+pub mod openai;
