@@ -18,6 +18,7 @@ trap 'bash "$root/scripts/test-postgres.sh" stop >/dev/null 2>&1 || true' EXIT
 log "preparing the Python environment"
 bash scripts/python-env.sh
 export BATON_TEST_PYTHON="$root/.venv/bin/python"
+export BATON_REQUIRE_PYTHON=1
 
 log "checking formatting and lints"
 cargo fmt --all -- --check

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "baton", version, about = "An AI orchestrator: one binary that routes, runs and remembers LLM work.")]
+#[command(
+    name = "baton",
+    version,
+    about = "An AI orchestrator: one binary that routes, runs and remembers LLM work."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -6,6 +6,7 @@ use baton_config::{Config, EnvVars, LoadOptions, LogFormat};
 use baton_hub::{Hub, HubParts, MemoryLog};
 use baton_llm::Gateway;
 use baton_store::{Store, WriterOptions};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::args::Global;
@@ -48,12 +49,18 @@ pub fn load(global: &Global, mut overrides: Vec<(String, String)>) -> anyhow::Re
 /// Logs go to stderr so that stdout stays for data. `RUST_LOG` wins over
 /// the configured level; `quiet` commands default to warnings only.
 pub fn init_tracing(config: &Config, quiet: bool) {
-    let default = if quiet { "warn" } else { config.log.level.as_str() };
+    let default = if quiet {
+        "warn"
+    } else {
+        config.log.level.as_str()
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),

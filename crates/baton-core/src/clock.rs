@@ -9,7 +9,19 @@ use std::sync::Mutex;
 /// A point in hybrid logical time: wall-clock milliseconds plus a counter
 /// that orders events within one millisecond or behind a clock that ran back.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct HlcStamp {
     pub millis: u64,
     pub counter: u32,

@@ -51,7 +51,9 @@ uuid_id!(
 
 /// A device, named by the device itself (`desktop-1`, `phone`): the seed's
 /// free-form `device_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct DeviceId(String);
 
@@ -66,8 +68,7 @@ impl DeviceId {
     pub fn parse(s: &str) -> Result<Self, DeviceIdError> {
         let ok = !s.is_empty()
             && s.len() <= Self::MAX_LEN
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
         if ok {
             Ok(DeviceId(s.to_owned()))

@@ -10,8 +10,8 @@ pub mod ids;
 pub mod model;
 
 pub use chat::{
-    ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, Message, Role, StreamAccumulator,
-    StreamEvent, ToolCall, ToolSpec, Usage,
+    ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, Message, Role,
+    StreamAccumulator, StreamEvent, ToolCall, ToolSpec, Usage,
 };
 pub use clock::{Hlc, HlcStamp, wall_millis};
 pub use ids::{DeviceId, MessageId, SessionId};

@@ -60,7 +60,12 @@ impl Hub {
             cost_usd: routed.model.pricing.cost(&routed.value.usage),
             latency_ms: started.elapsed().as_millis() as u64,
         };
-        self.record_turn(target, request.messages, routed.value.message.clone(), &facts);
+        self.record_turn(
+            target,
+            request.messages,
+            routed.value.message.clone(),
+            &facts,
+        );
         Ok(routed)
     }
 
@@ -161,7 +166,13 @@ impl Hub {
         }
     }
 
-    fn record_turn(&self, target: Target, messages: Vec<Message>, reply: Message, facts: &CallFacts) {
+    fn record_turn(
+        &self,
+        target: Target,
+        messages: Vec<Message>,
+        reply: Message,
+        facts: &CallFacts,
+    ) {
         let inner = &self.inner;
         let mut exchange = Exchange::new(target.session_id, target.device_id);
         for m in messages.into_iter().skip(target.first_new) {
@@ -179,20 +190,30 @@ fn check_request(r: &ChatRequest) -> Result<(), HubError> {
         return bad("`messages` must contain at least one message".into());
     }
     if r.messages.len() > MAX_MESSAGES {
-        return bad(format!("`messages` has {} entries; the limit is {MAX_MESSAGES}", r.messages.len()));
+        return bad(format!(
+            "`messages` has {} entries; the limit is {MAX_MESSAGES}",
+            r.messages.len()
+        ));
     }
     if r.tools.len() > MAX_TOOLS {
-        return bad(format!("`tools` has {} entries; the limit is {MAX_TOOLS}", r.tools.len()));
+        return bad(format!(
+            "`tools` has {} entries; the limit is {MAX_TOOLS}",
+            r.tools.len()
+        ));
     }
     for (i, m) in r.messages.iter().enumerate() {
         if m.role == Role::Tool && m.tool_call_id.as_deref().is_none_or(str::is_empty) {
-            return bad(format!("`messages[{i}]` has role \"tool\" but no `tool_call_id`"));
+            return bad(format!(
+                "`messages[{i}]` has role \"tool\" but no `tool_call_id`"
+            ));
         }
     }
     for (i, t) in r.tools.iter().enumerate() {
         let ok = !t.name.is_empty()
             && t.name.len() <= 64
-            && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && t.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok {
             return bad(format!(
                 "`tools[{i}].function.name` must be 1-64 characters of a-z, A-Z, 0-9, '_' or '-'"

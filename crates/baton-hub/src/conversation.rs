@@ -55,10 +55,18 @@ pub struct ChatOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HubEvent {
-    Started { session_id: SessionId, model: String },
-    Token { text: String },
+    Started {
+        session_id: SessionId,
+        model: String,
+    },
+    Token {
+        text: String,
+    },
     Done(ChatOutput),
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 pub type HubStream = Pin<Box<dyn futures::Stream<Item = HubEvent> + Send>>;
@@ -116,7 +124,11 @@ impl Hub {
         let (tx, rx) = mpsc::channel::<HubEvent>(64);
         let hub = self.clone();
         let model_id = routed.model.id.to_string();
-        let fallbacks: Vec<String> = routed.attempts.iter().map(|a| a.model.to_string()).collect();
+        let fallbacks: Vec<String> = routed
+            .attempts
+            .iter()
+            .map(|a| a.model.to_string())
+            .collect();
         let _ = tx
             .send(HubEvent::Started {
                 session_id: p.session_id,
@@ -312,7 +324,9 @@ fn fit_to_context(messages: &mut Vec<Message>, window: u32, max_output: Option<u
         total -= estimate_tokens(&dropped);
     }
     // A tool result without its call is refused by providers: drop it too.
-    while messages.len() > first_history + 1 && messages[first_history].role == baton_core::Role::Tool {
+    while messages.len() > first_history + 1
+        && messages[first_history].role == baton_core::Role::Tool
+    {
         messages.remove(first_history);
     }
 }

@@ -31,14 +31,20 @@ impl Hub {
     /// Records a device's state; missing fields keep their previous value.
     pub async fn report_device(&self, report: DeviceReport) -> Result<DeviceState, HubError> {
         let device_id = parse_id(&report.device_id)?;
-        if report.status.as_ref().is_some_and(|s| s.len() > MAX_STATUS_BYTES) {
+        if report
+            .status
+            .as_ref()
+            .is_some_and(|s| s.len() > MAX_STATUS_BYTES)
+        {
             return Err(HubError::InvalidInput(format!(
                 "`status` is longer than {MAX_STATUS_BYTES} bytes"
             )));
         }
         if let Some(m) = &report.metadata {
             if !m.is_object() {
-                return Err(HubError::InvalidInput("`metadata` must be a JSON object".into()));
+                return Err(HubError::InvalidInput(
+                    "`metadata` must be a JSON object".into(),
+                ));
             }
             if m.to_string().len() > MAX_METADATA_BYTES {
                 return Err(HubError::InvalidInput(format!(
@@ -47,7 +53,9 @@ impl Hub {
             }
         }
         if report.context_version.is_some_and(|v| v < 0) {
-            return Err(HubError::InvalidInput("`context_version` must not be negative".into()));
+            return Err(HubError::InvalidInput(
+                "`context_version` must not be negative".into(),
+            ));
         }
         let previous = self.inner.store.device_state(&device_id).await?;
         let state = DeviceState {
@@ -89,7 +97,9 @@ impl Hub {
         let id = parse_id(device_id)?;
         let limit = limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
-            return Err(HubError::InvalidInput("`limit` must be between 1 and 500".into()));
+            return Err(HubError::InvalidInput(
+                "`limit` must be between 1 and 500".into(),
+            ));
         }
         let page = HistoryPage { before, limit };
         Ok(self.inner.store.device_history(&id, &page).await?)

@@ -27,6 +27,7 @@ impl HubError {
             HubError::SessionNotFound(_) | HubError::DeviceNotFound(_) => 404,
             HubError::Gateway(e) => e.status(),
             HubError::Store(StoreError::InvalidInput(_)) => 400,
+            HubError::Store(StoreError::Unavailable(_)) => 503,
             HubError::Store(_) => 500,
         }
     }
@@ -39,6 +40,7 @@ impl HubError {
             HubError::DeviceNotFound(_) => "device_not_found",
             HubError::Gateway(e) => e.code(),
             HubError::Store(StoreError::InvalidInput(_)) => "invalid_request",
+            HubError::Store(StoreError::Unavailable(_)) => "storage_unavailable",
             HubError::Store(_) => "storage_error",
         }
     }

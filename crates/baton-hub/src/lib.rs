@@ -11,8 +11,8 @@ mod memory_log;
 mod recording;
 
 pub use completions::CallContext;
-pub use devices::DeviceReport;
 pub use conversation::{ChatInput, ChatOutput, HubEvent, HubStream};
+pub use devices::DeviceReport;
 pub use error::HubError;
 pub use hub::{Hub, HubParts};
 pub use memory_log::{MemoryLog, MemoryLogEntry};

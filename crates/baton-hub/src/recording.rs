@@ -32,7 +32,12 @@ impl Exchange {
     }
 
     /// Adds a message; `facts` only for the model's own messages.
-    pub fn push(&mut self, inner: &Inner, message: Message, facts: Option<&CallFacts>) -> MessageId {
+    pub fn push(
+        &mut self,
+        inner: &Inner,
+        message: Message,
+        facts: Option<&CallFacts>,
+    ) -> MessageId {
         let id = MessageId::new();
         self.records.push(MessageRecord {
             id,
@@ -97,6 +102,9 @@ impl Exchange {
 pub(crate) fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

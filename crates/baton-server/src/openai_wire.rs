@@ -105,13 +105,17 @@ fn function_type() -> String {
 impl CompletionRequest {
     /// Whether the caller asked for a final usage chunk.
     pub fn include_usage(&self) -> bool {
-        self.stream_options.as_ref().is_some_and(|o| o.include_usage)
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
     }
 
     /// Translates to baton's request, refusing what no provider could do.
     pub fn into_chat_request(self) -> Result<ChatRequest, ApiError> {
         if self.n.is_some_and(|n| n != 1) {
-            return Err(ApiError::bad_request("`n` must be 1: baton returns one choice"));
+            return Err(ApiError::bad_request(
+                "`n` must be 1: baton returns one choice",
+            ));
         }
         let stop = match self.stop {
             None | Some(Value::Null) => Vec::new(),
@@ -120,10 +124,16 @@ impl CompletionRequest {
                 .into_iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s),
-                    _ => Err(ApiError::bad_request("`stop` must be a string or an array of strings")),
+                    _ => Err(ApiError::bad_request(
+                        "`stop` must be a string or an array of strings",
+                    )),
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err(ApiError::bad_request("`stop` must be a string or an array of strings")),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "`stop` must be a string or an array of strings",
+                ));
+            }
         };
         let mut tools = Vec::new();
         for (i, t) in self.tools.unwrap_or_default().into_iter().enumerate() {
@@ -309,7 +319,13 @@ pub struct DeltaFunction {
 }
 
 impl<'a> Chunk<'a> {
-    pub fn delta(id: &'a str, created: i64, model: &'a str, delta: Delta, finish: Option<FinishReason>) -> Self {
+    pub fn delta(
+        id: &'a str,
+        created: i64,
+        model: &'a str,
+        delta: Delta,
+        finish: Option<FinishReason>,
+    ) -> Self {
         Chunk {
             id,
             object: "chat.completion.chunk",

@@ -1,14 +1,24 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! baton's storage adapter: sessions, messages and device state, on
+//! embedded SQLite (the local-first default: one `baton.db` file in the
+//! data directory) or PostgreSQL (several nodes sharing one database).
+//!
+//! Both backends have the same schema, run the same migrations at connect
+//! and pass the same test suite, so the rest of baton never asks which one
+//! it has. Writes are durable when they return: SQLite commits with
+//! `synchronous = FULL`, and the [`RecordWriter`] groups many small appends
+//! into one commit so that durability stays cheap on the request path.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod append;
+mod cursor;
+mod error;
+mod postgres;
+mod records;
+mod rows;
+mod sqlite;
+mod store;
+mod writer;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::StoreError;
+pub use records::{DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
+pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
+pub use writer::{Committed, RecordWriter, WriterOptions};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::args::Global;
 use crate::boot;
-use crate::style::{DIM, BOLD};
+use crate::style::{BOLD, DIM};
 
 /// Validates the configuration (loading fails loudly when it is wrong) and
 /// prints the effective result with every secret shown as `***`.
@@ -28,8 +28,16 @@ pub fn check(global: &Global) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(out, "{DIM}# configuration is valid{DIM:#}")?;
         writeln!(out, "{DIM}# file: {source}{DIM:#}")?;
-        writeln!(out, "{DIM}# data dir: {}{DIM:#}", loaded.data_dir().display())?;
-        writeln!(out, "{BOLD}{}{BOLD:#}", toml::to_string_pretty(&loaded.config)?)?;
+        writeln!(
+            out,
+            "{DIM}# data dir: {}{DIM:#}",
+            loaded.data_dir().display()
+        )?;
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}",
+            toml::to_string_pretty(&loaded.config)?
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,10 @@ pub async fn run(global: &Global, args: ModelsArgs) -> anyhow::Result<ExitCode> 
     if args.refresh {
         for (provider, result) in gateway.refresh_models().await {
             if let Err(e) = result {
-                writeln!(err, "{DIM}warning: cannot list models of {provider}: {e}{DIM:#}")?;
+                writeln!(
+                    err,
+                    "{DIM}warning: cannot list models of {provider}: {e}{DIM:#}"
+                )?;
             }
         }
     }
@@ -32,7 +35,12 @@ pub async fn run(global: &Global, args: ModelsArgs) -> anyhow::Result<ExitCode> 
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let width = models.iter().map(|m| m.id.to_string().len()).max().unwrap_or(2).max(2);
+    let width = models
+        .iter()
+        .map(|m| m.id.to_string().len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
     writeln!(
         out,
         "{BOLD}{:width$}  {:>9}  {:>9}  {:>9}  {:5}  {:6}{BOLD:#}",

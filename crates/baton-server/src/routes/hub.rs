@@ -91,5 +91,7 @@ pub async fn device_history(
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HistorySlice>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(Json(state.hub.device_history(&id, q.before, q.limit).await?))
+    Ok(Json(
+        state.hub.device_history(&id, q.before, q.limit).await?,
+    ))
 }

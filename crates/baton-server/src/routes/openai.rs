@@ -104,7 +104,12 @@ pub async fn chat_completions(
 pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
-        data: state.hub.models().into_iter().map(WireModel::from).collect(),
+        data: state
+            .hub
+            .models()
+            .into_iter()
+            .map(WireModel::from)
+            .collect(),
     })
 }
 

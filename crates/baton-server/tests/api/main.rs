@@ -1,0 +1,53 @@
+//! The HTTP API end to end: a real server on a loopback port, in front of
+//! the scripted model server, on SQLite and on PostgreSQL.
+
+mod app;
+mod cases;
+
+/// Declares each case once per store backend.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = baton_testkit::TestDatabase::sqlite().await;
+                    crate::cases::$case(crate::app::TestApp::start(&db, Default::default()).await).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = baton_testkit::TestDatabase::postgres(stringify!($case)).await else {
+                        return;
+                    };
+                    crate::cases::$case(crate::app::TestApp::start(&db, Default::default()).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    health_reports_store_and_providers,
+    chat_replies_and_continues_the_session,
+    chat_stream_sends_tokens_then_done,
+    chat_refuses_bad_input_with_clear_errors,
+    chat_falls_back_when_the_first_model_fails,
+    upstream_client_error_is_not_retried,
+    devices_report_state_and_page_history,
+    openai_completion_non_stream,
+    openai_completion_stream_with_usage,
+    openai_tool_calls_pass_through,
+    openai_session_header_groups_calls,
+    openai_refuses_bad_input,
+    models_are_listed,
+    memory_log_gets_every_message,
+    unknown_routes_and_methods_are_json_errors,
+);
+
+mod auth;
+mod openapi;

@@ -1,0 +1,247 @@
+//! The store handle: one type for both backends, chosen by the database URL.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use baton_core::{DeviceId, SessionId};
+use sqlx::sqlite::SqliteConnectOptions;
+
+use crate::cursor::HistoryCursor;
+use crate::error::StoreError;
+use crate::postgres::PgStore;
+use crate::records::{DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
+use crate::rows::{DeviceColumns, MessageColumns, SessionColumns};
+use crate::sqlite::SqliteStore;
+use crate::writer::{RecordWriter, WriterOptions};
+
+/// The name of the SQLite database file inside baton's data directory.
+pub const SQLITE_FILE_NAME: &str = "baton.db";
+
+/// Where the default SQLite database lives for a data directory.
+pub fn default_sqlite_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SQLITE_FILE_NAME)
+}
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// One embedded file: the single-machine default.
+    Sqlite,
+    /// A server shared by several nodes.
+    Postgres,
+}
+
+impl Backend {
+    /// The name `baton doctor` and `/health` report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// baton's database. Cloning is cheap (the clones share pooled
+/// connections), so every request handler and worker can hold one.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backends,
+}
+
+#[derive(Clone)]
+enum Backends {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Runs the same operation on whichever backend the store has.
+macro_rules! dispatch {
+    ($store:expr, $method:ident ( $($arg:expr),* )) => {
+        match &$store.backend {
+            Backends::Sqlite(b) => b.$method($($arg),*).await,
+            Backends::Postgres(b) => b.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database a URL names and brings its schema up to date:
+    /// `sqlite:///abs/path/baton.db` (file and parent directories created
+    /// if missing), `sqlite::memory:` (a private database for tests), or
+    /// `postgres://…` / `postgresql://…`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        let backend = match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Backends::Sqlite(SqliteStore::connect_url(url).await?),
+            "postgres" | "postgresql" => Backends::Postgres(PgStore::connect_url(url).await?),
+            _ => {
+                // Only a plain scheme is echoed: anything else might be a
+                // mistyped secret.
+                let shown = if scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
+                {
+                    scheme
+                } else {
+                    "?"
+                };
+                return Err(StoreError::InvalidInput(format!(
+                    "unsupported database URL scheme {shown:?}: use sqlite:, postgres: or postgresql:"
+                )));
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    /// Opens (creating if missing) the SQLite database file at `path`,
+    /// usually [`default_sqlite_path`] of the data directory.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new().filename(path);
+        Ok(Store {
+            backend: Backends::Sqlite(SqliteStore::connect_file(options).await?),
+        })
+    }
+
+    /// Which engine this store runs on, for health reports and logs.
+    pub fn backend(&self) -> Backend {
+        match self.backend {
+            Backends::Sqlite(_) => Backend::Sqlite,
+            Backends::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Checks that the database answers, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, ping())
+    }
+
+    /// Waits for operations in flight, then closes every connection; later
+    /// operations on this store or its clones fail. Close record writers
+    /// first so that what they hold is committed.
+    pub async fn close(&self) {
+        dispatch!(self, close())
+    }
+
+    /// Stores what a device reports about itself and returns what is stored
+    /// now. The state fields are replaced only if `state.hlc` is not older
+    /// than the stored stamp (newer timestamp wins; an equal stamp is a
+    /// re-send and replaces); `last_seen` only ever moves forward.
+    pub async fn put_device_state(&self, state: &DeviceState) -> Result<DeviceState, StoreError> {
+        let row = DeviceColumns::new(state)?;
+        dispatch!(self, put_device_state(&row))
+    }
+
+    /// What a device last reported, or `None` for a device never seen.
+    pub async fn device_state(&self, id: &DeviceId) -> Result<Option<DeviceState>, StoreError> {
+        dispatch!(self, device_state(id))
+    }
+
+    /// Stores a new session. Creating a session that exists for the same
+    /// device is a no-op, so sync can re-send it; an id that another device
+    /// already uses is a [`StoreError::Conflict`].
+    pub async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let row = SessionColumns::new(session)?;
+        if dispatch!(self, insert_session(&row))? {
+            return Ok(());
+        }
+        match self.session(session.id).await? {
+            Some(stored) if stored.device_id == session.device_id => Ok(()),
+            Some(stored) => Err(StoreError::Conflict(format!(
+                "session {} already belongs to device {}",
+                session.id, stored.device_id
+            ))),
+            None => Err(StoreError::Conflict(format!(
+                "session {} was removed while it was being created",
+                session.id
+            ))),
+        }
+    }
+
+    /// A session by id, or `None` if there is none.
+    pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        dispatch!(self, session(id))
+    }
+
+    /// Appends messages in one transaction: all are stored or none. Each
+    /// goes to the end of its session in batch order (the store assigns the
+    /// position, so concurrent appenders never collide); a message whose id
+    /// is already stored is skipped, so re-sending is harmless. Sessions'
+    /// `updated_ms` and devices' `last_seen_ms` move forward to the newest
+    /// stored message. An unknown session is [`StoreError::NotFound`].
+    pub async fn append_messages(&self, batch: &[MessageRecord]) -> Result<(), StoreError> {
+        let rows = batch
+            .iter()
+            .map(MessageColumns::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, append_messages(&rows))
+    }
+
+    /// The last `limit` messages of a session, oldest first: the history a
+    /// prompt is built from.
+    pub async fn session_messages(
+        &self,
+        id: SessionId,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut messages = dispatch!(self, latest_session_messages(id, limit))?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// One page of everything a device wrote, newest first. Pages follow
+    /// each other without gaps or repeats even while messages are appended.
+    pub async fn device_history(
+        &self,
+        device: &DeviceId,
+        page: &HistoryPage,
+    ) -> Result<HistorySlice, StoreError> {
+        let before = page
+            .before
+            .as_deref()
+            .map(HistoryCursor::decode)
+            .transpose()?;
+        let limit = page.effective_limit();
+        // One extra row tells whether an older page exists.
+        let mut messages = dispatch!(self, device_history(device, before, limit + 1))?;
+        let next_cursor = if messages.len() > limit as usize {
+            messages.truncate(limit as usize);
+            messages.last().map(|last| {
+                HistoryCursor {
+                    created_ms: last.created_ms,
+                    id: last.id,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(HistorySlice {
+            messages,
+            next_cursor,
+        })
+    }
+
+    /// Starts a background writer that commits submitted messages in
+    /// grouped transactions. Must be called inside a Tokio runtime.
+    pub fn writer(&self, options: WriterOptions) -> RecordWriter {
+        RecordWriter::spawn(self.clone(), options)
+    }
+}
+
+/// Shows the backend only: connection options hold the password.
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}

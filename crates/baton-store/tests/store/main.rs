@@ -1,0 +1,59 @@
+//! The store test suite. Every case in `cases` runs once on SQLite (a file
+//! in a temporary directory) and once on PostgreSQL (a database of its own,
+//! created for the case and dropped after it), so both backends are held to
+//! the same behaviour. PostgreSQL cases need `BATON_TEST_DATABASE_URL`
+//! (see `scripts/test-postgres.sh`); without it they report a skip and
+//! pass, unless `BATON_REQUIRE_POSTGRES=1`.
+
+mod cases;
+mod fixtures;
+mod harness;
+mod only_postgres;
+mod only_sqlite;
+
+/// Declares one test per case per backend: `sqlite::<case>` and
+/// `postgres::<case>`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::harness::on_sqlite(crate::cases::$case).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::harness::on_postgres(stringify!($case), crate::cases::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_are_idempotent_on_reopen,
+    ping_reports_backend,
+    device_state_upserts_newer_stamp_wins,
+    device_state_refuses_nul,
+    sessions_round_trip_and_conflict,
+    append_keeps_session_order_and_bumps_session_and_device,
+    session_messages_returns_the_last_n_oldest_first,
+    append_to_unknown_session_writes_nothing,
+    re_append_is_idempotent,
+    append_refuses_out_of_range_numbers,
+    device_history_pages_have_no_gaps_or_duplicates,
+    device_history_clamps_limit,
+    bad_cursor_is_invalid_input,
+    concurrent_appenders_get_contiguous_seq,
+    unicode_and_large_content_round_trip,
+    records_survive_reopen,
+    writer_group_commits_concurrent_submitters,
+    writer_isolates_a_failing_submission,
+    writer_close_drains_and_refuses_more,
+    writer_commits_survive_reopen,
+);
