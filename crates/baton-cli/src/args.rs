@@ -33,9 +33,6 @@ pub struct Global {
     /// Database URL, `sqlite://…` or `postgres://…` [env: BATON_DATABASE_URL].
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
-    /// Workspace directory (default: the current directory).
-    #[arg(long, global = true, value_name = "DIR")]
-    pub workspace: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

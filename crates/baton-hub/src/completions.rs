@@ -174,12 +174,12 @@ impl Hub {
         facts: &CallFacts,
     ) {
         let inner = &self.inner;
-        let mut exchange = Exchange::new(target.session_id, target.device_id);
+        let mut exchange = Exchange::new(target.session_id, target.device_id, target.new_session);
         for m in messages.into_iter().skip(target.first_new) {
             exchange.push(inner, m, None);
         }
         exchange.push(inner, reply, Some(facts));
-        exchange.record_in_background(inner, target.new_session);
+        exchange.record_in_background(inner);
     }
 }
 

@@ -272,10 +272,7 @@ impl Hub {
         facts: &CallFacts,
     ) -> Result<(SessionId, MessageId), HubError> {
         let inner = &self.inner;
-        if let Some(session) = &p.new_session {
-            inner.store.create_session(session).await?;
-        }
-        let mut exchange = Exchange::new(p.session_id, p.device_id);
+        let mut exchange = Exchange::new(p.session_id, p.device_id, p.new_session);
         exchange.push(inner, p.user, None);
         let reply_id = exchange.push(inner, reply, Some(facts));
         exchange.commit(inner).await?;

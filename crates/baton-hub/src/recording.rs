@@ -2,7 +2,7 @@
 //! committing writer) and `memory_log.jsonl` lines, from one source.
 
 use baton_core::{DeviceId, Message, MessageId, SessionId, Usage, wall_millis};
-use baton_store::{MessageRecord, Session, StoreError};
+use baton_store::{Batch, MessageRecord, Session, StoreError};
 
 use crate::hub::Inner;
 use crate::memory_log::MemoryLogEntry;
@@ -19,15 +19,25 @@ pub(crate) struct CallFacts {
 pub(crate) struct Exchange {
     pub session_id: SessionId,
     pub device_id: DeviceId,
+    /// Created in the same transaction as the messages.
+    pub new_session: Option<Session>,
     pub records: Vec<MessageRecord>,
 }
 
 impl Exchange {
-    pub fn new(session_id: SessionId, device_id: DeviceId) -> Self {
+    pub fn new(session_id: SessionId, device_id: DeviceId, new_session: Option<Session>) -> Self {
         Exchange {
             session_id,
             device_id,
+            new_session,
             records: Vec::new(),
+        }
+    }
+
+    fn into_batch(self) -> Batch {
+        Batch {
+            sessions: self.new_session.into_iter().collect(),
+            messages: self.records,
         }
     }
 
@@ -73,26 +83,18 @@ impl Exchange {
     /// Records the exchange and waits until the store has committed it.
     pub async fn commit(self, inner: &Inner) -> Result<(), StoreError> {
         inner.memory_log.append(self.log_entries());
-        let committed = inner.writer.submit(self.records).await?;
+        let committed = inner.writer.submit_batch(self.into_batch()).await?;
         committed.await
     }
 
     /// Records the exchange without waiting (the gateway path: what the
     /// caller is acknowledged is the model's answer, not the record).
-    /// A new session is created first, off the request path too.
-    pub fn record_in_background(self, inner: &Inner, new_session: Option<Session>) {
+    pub fn record_in_background(self, inner: &Inner) {
         inner.memory_log.append(self.log_entries());
         let writer = inner.writer.clone();
-        let store = inner.store.clone();
-        let records = self.records;
+        let batch = self.into_batch();
         inner.background.spawn(async move {
-            if let Some(session) = new_session
-                && let Err(e) = store.create_session(&session).await
-            {
-                tracing::error!(error = %e, "cannot record session");
-                return;
-            }
-            if let Err(e) = writer.submit(records).await {
+            if let Err(e) = writer.submit_batch(batch).await {
                 tracing::error!(error = %e, "cannot queue conversation records");
             }
         });

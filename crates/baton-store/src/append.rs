@@ -1,7 +1,8 @@
 //! Appending messages: the one algorithm both backends run, so that the
 //! ordering guarantee lives in one place.
 //!
-//! Inside one transaction, for each session of the batch (in id order, so
+//! Inside one transaction, after creating the batch's new sessions, for
+//! each session of the batch (in id order, so
 //! that two batches touching the same sessions lock them in the same order
 //! and cannot deadlock): lock the session row, read its last seq, insert
 //! each new message at the next seq, skip ids already stored (re-sending is
@@ -15,11 +16,14 @@ use std::collections::BTreeMap;
 use baton_core::{DeviceId, SessionId};
 
 use crate::error::StoreError;
-use crate::rows::MessageColumns;
+use crate::rows::{MessageColumns, SessionColumns};
 
 /// The statements an append needs, run by a backend inside one open
 /// transaction.
 pub(crate) trait AppendTx {
+    /// Stores a session unless its id is taken; returns whether it did.
+    async fn insert_session(&mut self, row: &SessionColumns<'_>) -> Result<bool, sqlx::Error>;
+
     /// Locks the session against other appenders until commit and returns
     /// the seq of its newest message, or `None` if there is no such session.
     async fn lock_session(&mut self, id: SessionId) -> Result<Option<i64>, sqlx::Error>;
@@ -46,11 +50,16 @@ pub(crate) trait AppendTx {
     async fn touch_device(&mut self, id: &DeviceId, seen_ms: i64) -> Result<(), sqlx::Error>;
 }
 
-/// Appends `batch` through `tx`; the caller commits.
+/// Creates `sessions` (skipping ids already stored) and appends `batch`
+/// through `tx`; the caller commits.
 pub(crate) async fn append(
     tx: &mut impl AppendTx,
+    sessions: &[SessionColumns<'_>],
     batch: &[MessageColumns<'_>],
 ) -> Result<(), StoreError> {
+    for session in sessions {
+        tx.insert_session(session).await?;
+    }
     let mut by_session: BTreeMap<SessionId, Vec<&MessageColumns<'_>>> = BTreeMap::new();
     for row in batch {
         by_session

@@ -19,6 +19,6 @@ mod store;
 mod writer;
 
 pub use error::StoreError;
-pub use records::{DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
+pub use records::{Batch, DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
 pub use writer::{Committed, RecordWriter, WriterOptions};

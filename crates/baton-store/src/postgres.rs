@@ -133,21 +133,10 @@ impl PgStore {
 
     /// Inserts the session unless its id is taken; returns whether it did.
     pub async fn insert_session(&self, row: &SessionColumns<'_>) -> Result<bool, StoreError> {
-        let s = row.session;
-        let done = sqlx::query(
-            "INSERT INTO sessions (id, device_id, title, model, created_at, updated_at, hlc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(s.id.0)
-        .bind(s.device_id.as_str())
-        .bind(&s.title)
-        .bind(&s.model)
-        .bind(s.created_ms)
-        .bind(s.updated_ms)
-        .bind(row.hlc)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.pool.begin().await?;
+        let inserted = tx.insert_session(row).await?;
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -172,9 +161,13 @@ impl PgStore {
         .map(Some)
     }
 
-    pub async fn append_messages(&self, batch: &[MessageColumns<'_>]) -> Result<(), StoreError> {
+    pub async fn append(
+        &self,
+        sessions: &[SessionColumns<'_>],
+        batch: &[MessageColumns<'_>],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        append::append(&mut tx, batch).await?;
+        append::append(&mut tx, sessions, batch).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -239,6 +232,24 @@ impl PgStore {
 }
 
 impl AppendTx for Transaction<'_, Postgres> {
+    async fn insert_session(&mut self, row: &SessionColumns<'_>) -> Result<bool, sqlx::Error> {
+        let s = row.session;
+        let done = sqlx::query(
+            "INSERT INTO sessions (id, device_id, title, model, created_at, updated_at, hlc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(s.id.0)
+        .bind(s.device_id.as_str())
+        .bind(&s.title)
+        .bind(&s.model)
+        .bind(s.created_ms)
+        .bind(s.updated_ms)
+        .bind(row.hlc)
+        .execute(&mut **self)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn lock_session(&mut self, id: SessionId) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar("SELECT last_seq FROM sessions WHERE id = $1 FOR UPDATE")
             .bind(id.0)

@@ -107,3 +107,22 @@ pub struct HistorySlice {
     /// this page reaches the oldest message.
     pub next_cursor: Option<String>,
 }
+
+/// What one group commit stores: new sessions first, then messages that may
+/// belong to them. Lets a caller create a session and its first messages
+/// without a synchronous write of its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Sessions to create; one whose id is already stored is left as it is.
+    pub sessions: Vec<Session>,
+    pub messages: Vec<MessageRecord>,
+}
+
+impl From<Vec<MessageRecord>> for Batch {
+    fn from(messages: Vec<MessageRecord>) -> Self {
+        Batch {
+            sessions: Vec::new(),
+            messages,
+        }
+    }
+}

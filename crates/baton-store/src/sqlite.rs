@@ -186,21 +186,10 @@ impl SqliteStore {
 
     /// Inserts the session unless its id is taken; returns whether it did.
     pub async fn insert_session(&self, row: &SessionColumns<'_>) -> Result<bool, StoreError> {
-        let s = row.session;
-        let done = sqlx::query(
-            "INSERT INTO sessions (id, device_id, title, model, created_at, updated_at, hlc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(s.id.to_string())
-        .bind(s.device_id.as_str())
-        .bind(&s.title)
-        .bind(&s.model)
-        .bind(s.created_ms)
-        .bind(s.updated_ms)
-        .bind(row.hlc)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.write.begin().await?;
+        let inserted = tx.insert_session(row).await?;
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -225,9 +214,13 @@ impl SqliteStore {
         .map(Some)
     }
 
-    pub async fn append_messages(&self, batch: &[MessageColumns<'_>]) -> Result<(), StoreError> {
+    pub async fn append(
+        &self,
+        sessions: &[SessionColumns<'_>],
+        batch: &[MessageColumns<'_>],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        append::append(&mut tx, batch).await?;
+        append::append(&mut tx, sessions, batch).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -292,6 +285,24 @@ impl SqliteStore {
 }
 
 impl AppendTx for Transaction<'_, Sqlite> {
+    async fn insert_session(&mut self, row: &SessionColumns<'_>) -> Result<bool, sqlx::Error> {
+        let s = row.session;
+        let done = sqlx::query(
+            "INSERT INTO sessions (id, device_id, title, model, created_at, updated_at, hlc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(s.id.to_string())
+        .bind(s.device_id.as_str())
+        .bind(&s.title)
+        .bind(&s.model)
+        .bind(s.created_ms)
+        .bind(s.updated_ms)
+        .bind(row.hlc)
+        .execute(&mut **self)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn lock_session(&mut self, id: SessionId) -> Result<Option<i64>, sqlx::Error> {
         // The single write connection is the lock: no other writer runs
         // until this transaction ends.

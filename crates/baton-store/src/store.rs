@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use crate::cursor::HistoryCursor;
 use crate::error::StoreError;
 use crate::postgres::PgStore;
-use crate::records::{DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
+use crate::records::{Batch, DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
 use crate::rows::{DeviceColumns, MessageColumns, SessionColumns};
 use crate::sqlite::SqliteStore;
 use crate::writer::{RecordWriter, WriterOptions};
@@ -175,14 +175,32 @@ impl Store {
     /// `updated_ms` and devices' `last_seen_ms` move forward to the newest
     /// stored message. An unknown session is [`StoreError::NotFound`].
     pub async fn append_messages(&self, batch: &[MessageRecord]) -> Result<(), StoreError> {
-        let rows = batch
+        self.append_parts(&[], batch).await
+    }
+
+    /// Creates the batch's sessions (an id already stored is left as it is)
+    /// and appends its messages, in one transaction.
+    pub async fn append(&self, batch: &Batch) -> Result<(), StoreError> {
+        self.append_parts(&batch.sessions, &batch.messages).await
+    }
+
+    pub(crate) async fn append_parts(
+        &self,
+        sessions: &[Session],
+        messages: &[MessageRecord],
+    ) -> Result<(), StoreError> {
+        let sessions = sessions
+            .iter()
+            .map(SessionColumns::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = messages
             .iter()
             .map(MessageColumns::new)
             .collect::<Result<Vec<_>, _>>()?;
-        if rows.is_empty() {
+        if rows.is_empty() && sessions.is_empty() {
             return Ok(());
         }
-        dispatch!(self, append_messages(&rows))
+        dispatch!(self, append(&sessions, &rows))
     }
 
     /// The last `limit` messages of a session, oldest first: the history a

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
-use crate::records::MessageRecord;
+use crate::records::{Batch, MessageRecord};
 use crate::store::Store;
 
 /// How a [`RecordWriter`] queues and groups.
@@ -44,8 +44,15 @@ type Outcome = Result<(), StoreError>;
 
 /// One submission and the submitter's answer channel.
 struct Job {
-    records: Vec<MessageRecord>,
+    batch: Batch,
     done: oneshot::Sender<Outcome>,
+}
+
+impl Job {
+    /// What the job weighs against `max_batch`.
+    fn size(&self) -> usize {
+        self.batch.sessions.len() + self.batch.messages.len()
+    }
 }
 
 /// A handle to the background writer; clones share it.
@@ -98,8 +105,14 @@ impl RecordWriter {
     /// [`Store::append_messages`]). Waits only while the queue is full.
     /// Fails with [`StoreError::Unavailable`] once the writer is closed.
     pub async fn submit(&self, records: Vec<MessageRecord>) -> Result<Committed, StoreError> {
+        self.submit_batch(records.into()).await
+    }
+
+    /// Like [`submit`](Self::submit), creating the batch's sessions in the
+    /// same transaction (see [`Store::append`]).
+    pub async fn submit_batch(&self, batch: Batch) -> Result<Committed, StoreError> {
         let (done, answer) = oneshot::channel();
-        if records.is_empty() {
+        if batch.sessions.is_empty() && batch.messages.is_empty() {
             // Nothing to make durable; ignoring a dropped receiver is fine.
             let _ = done.send(Ok(()));
             return Ok(Committed { done: answer });
@@ -112,7 +125,7 @@ impl RecordWriter {
             .clone()
             .ok_or_else(closed)?;
         sender
-            .send(Job { records, done })
+            .send(Job { batch, done })
             .await
             .map_err(|_| closed())?;
         Ok(Committed { done: answer })
@@ -160,15 +173,15 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                 None => break,
             },
         };
-        let mut records = first.records.len();
+        let mut size = first.size();
         let mut group = vec![first];
-        while records < max_batch {
+        while size < max_batch {
             let Ok(job) = queue.try_recv() else { break };
-            if records + job.records.len() > max_batch {
+            if size + job.size() > max_batch {
                 carried = Some(job);
                 break;
             }
-            records += job.records.len();
+            size += job.size();
             group.push(job);
         }
         commit(&store, group).await;
@@ -180,17 +193,23 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
 /// session, bad input), each submission is retried alone so the others
 /// still land; if the database is unreachable, all fail at once.
 async fn commit(store: &Store, group: Vec<Job>) {
-    let mut records = Vec::with_capacity(group.iter().map(|job| job.records.len()).sum());
-    let mut waiters: Vec<(Range<usize>, oneshot::Sender<Outcome>)> =
+    let mut sessions = Vec::new();
+    let mut records = Vec::with_capacity(group.iter().map(|job| job.batch.messages.len()).sum());
+    let mut waiters: Vec<(Range<usize>, Range<usize>, oneshot::Sender<Outcome>)> =
         Vec::with_capacity(group.len());
     for job in group {
-        let start = records.len();
-        records.extend(job.records);
-        waiters.push((start..records.len(), job.done));
+        let (session_start, start) = (sessions.len(), records.len());
+        sessions.extend(job.batch.sessions);
+        records.extend(job.batch.messages);
+        waiters.push((
+            session_start..sessions.len(),
+            start..records.len(),
+            job.done,
+        ));
     }
-    let error = match store.append_messages(&records).await {
+    let error = match store.append_parts(&sessions, &records).await {
         Ok(()) => {
-            for (_, done) in waiters {
+            for (_, _, done) in waiters {
                 let _ = done.send(Ok(()));
             }
             return;
@@ -202,14 +221,14 @@ async fn commit(store: &Store, group: Vec<Job>) {
     {
         tracing::error!(%error, records = records.len(), "record writer could not commit");
         let reason = error.to_string();
-        for (_, done) in waiters {
+        for (_, _, done) in waiters {
             let _ = done.send(Err(StoreError::Unavailable(reason.clone())));
         }
         return;
     }
     if waiters.len() == 1 {
         tracing::error!(%error, records = records.len(), "record writer could not commit");
-        if let Some((_, done)) = waiters.pop() {
+        if let Some((_, _, done)) = waiters.pop() {
             let _ = done.send(Err(error));
         }
         return;
@@ -219,8 +238,10 @@ async fn commit(store: &Store, group: Vec<Job>) {
         submissions = waiters.len(),
         "group commit failed; committing submissions one by one"
     );
-    for (range, done) in waiters {
-        let outcome = store.append_messages(&records[range.clone()]).await;
+    for (session_range, range, done) in waiters {
+        let outcome = store
+            .append_parts(&sessions[session_range], &records[range.clone()])
+            .await;
         if let Err(error) = &outcome {
             tracing::error!(%error, records = range.len(), "record writer could not commit");
         }

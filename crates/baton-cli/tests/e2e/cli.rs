@@ -120,3 +120,43 @@ async fn config_check_redacts_and_names_bad_keys() {
     assert!(!status.success());
     assert!(err.contains("server.addr"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_chat_keeps_one_session_until_new() {
+    use std::io::Write;
+    let srv = ScriptedServer::start().await;
+    let setup = Setup::new(&srv, None);
+    let mut child = setup
+        .command(&["chat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first\nsecond\n/new\nthird\n/exit\n")
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for reply in ["echo: first", "echo: second", "echo: third"] {
+        assert!(stdout.contains(reply), "{stdout}");
+    }
+    let requests = srv.requests();
+    let sizes: Vec<usize> = requests
+        .iter()
+        .map(|r| r.body["messages"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(
+        sizes,
+        [1, 3, 1],
+        "second continues the session, /new starts over"
+    );
+    assert!(setup.data_dir().join("chat_history").exists());
+}

@@ -45,6 +45,7 @@ on_both_backends!(
     session_messages_returns_the_last_n_oldest_first,
     append_to_unknown_session_writes_nothing,
     re_append_is_idempotent,
+    batch_creates_sessions_with_their_messages,
     append_refuses_out_of_range_numbers,
     device_history_pages_have_no_gaps_or_duplicates,
     device_history_clamps_limit,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use baton_core::{
     Content, ContentPart, HlcStamp, ImageUrl, Message, MessageId, Role, SessionId, ToolCall, Usage,
 };
-use baton_store::{MessageRecord, StoreError};
+use baton_store::{Batch, MessageRecord, StoreError};
 use serde_json::json;
 
 use crate::fixtures::{answer, device, message, session};
@@ -288,5 +288,41 @@ pub async fn unicode_and_large_content_round_trip(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(page.messages.last().map(|m| m.id), Some(id));
+    store.close().await;
+}
+
+pub async fn batch_creates_sessions_with_their_messages(db: TestDb) {
+    let store = db.open().await;
+    let s = session("desktop-1");
+    let batch = Batch {
+        sessions: vec![s.clone()],
+        messages: vec![message(&s, "first", 2_000), answer(&s, "reply", 2_001)],
+    };
+    store.append(&batch).await.unwrap();
+    assert_eq!(store.session(s.id).await.unwrap().unwrap().title, s.title);
+    let texts: Vec<String> = store
+        .session_messages(s.id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.message.text())
+        .collect();
+    assert_eq!(texts, ["first", "reply"]);
+    // Re-sending the whole batch changes nothing.
+    store.append(&batch).await.unwrap();
+    assert_eq!(store.session_messages(s.id, 10).await.unwrap().len(), 2);
+    // Through the writer, too.
+    let t = session("desktop-1");
+    let writer = store.writer(Default::default());
+    let committed = writer
+        .submit_batch(Batch {
+            sessions: vec![t.clone()],
+            messages: vec![message(&t, "via writer", 3_000)],
+        })
+        .await
+        .unwrap();
+    committed.await.unwrap();
+    writer.close().await;
+    assert_eq!(store.session_messages(t.id, 10).await.unwrap().len(), 1);
     store.close().await;
 }
