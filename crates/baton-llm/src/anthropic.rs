@@ -49,13 +49,7 @@ impl AnthropicClient {
         let body = request_body(req, model, false);
         let response = self
             .http
-            .send(
-                self.http
-                    .client()
-                    .post(self.url("/v1/messages"))
-                    .json(&body),
-                Some(headers_timeout),
-            )
+            .post_json(self.url("/v1/messages"), &body, Some(headers_timeout))
             .await?;
         let message: WireResponse = self.http.json(response).await?;
         Ok(into_response(message, model.id.model()))
@@ -69,13 +63,7 @@ impl AnthropicClient {
         let body = request_body(req, model, true);
         let response = self
             .http
-            .send(
-                self.http
-                    .client()
-                    .post(self.url("/v1/messages"))
-                    .json(&body),
-                None,
-            )
+            .post_json(self.url("/v1/messages"), &body, None)
             .await?;
         Ok(sse::decode(
             response.bytes_stream(),
@@ -89,23 +77,9 @@ impl AnthropicClient {
         &self,
         timeout: Duration,
     ) -> Result<Vec<String>, UpstreamError> {
-        #[derive(Deserialize)]
-        struct Listing {
-            data: Vec<Listed>,
-        }
-        #[derive(Deserialize)]
-        struct Listed {
-            id: String,
-        }
-        let response = self
-            .http
-            .send(
-                self.http.client().get(self.url("/v1/models?limit=1000")),
-                Some(timeout),
-            )
-            .await?;
-        let listing: Listing = self.http.json(response).await?;
-        Ok(listing.data.into_iter().map(|m| m.id).collect())
+        self.http
+            .list_ids(self.url("/v1/models?limit=1000"), timeout)
+            .await
     }
 
     fn url(&self, path: &str) -> String {

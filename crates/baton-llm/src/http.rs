@@ -91,6 +91,37 @@ impl Http {
         }
     }
 
+    /// POSTs a JSON body; see [`send`](Self::send).
+    pub(crate) async fn post_json(
+        &self,
+        url: String,
+        body: &Value,
+        headers_timeout: Option<Duration>,
+    ) -> Result<Response, UpstreamError> {
+        self.send(self.client.post(url).json(body), headers_timeout)
+            .await
+    }
+
+    /// The ids of a model listing in the `{"data": [{"id": …}]}` shape that
+    /// OpenAI's and Anthropic's APIs share.
+    pub(crate) async fn list_ids(
+        &self,
+        url: String,
+        timeout: Duration,
+    ) -> Result<Vec<String>, UpstreamError> {
+        #[derive(serde::Deserialize)]
+        struct Listing {
+            data: Vec<Listed>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            id: String,
+        }
+        let response = self.send(self.client.get(url), Some(timeout)).await?;
+        let listing: Listing = self.json(response).await?;
+        Ok(listing.data.into_iter().map(|m| m.id).collect())
+    }
+
     /// Reads a whole JSON body.
     pub(crate) async fn json<T: DeserializeOwned>(
         &self,

@@ -42,13 +42,7 @@ impl OpenAiClient {
         let body = request_body(req, model.id.model(), false, &self.max_tokens_field);
         let response = self
             .http
-            .send(
-                self.http
-                    .client()
-                    .post(self.url("/chat/completions"))
-                    .json(&body),
-                Some(headers_timeout),
-            )
+            .post_json(self.url("/chat/completions"), &body, Some(headers_timeout))
             .await?;
         let completion: Completion = self.http.json(response).await?;
         into_response(completion, model.id.model())
@@ -62,13 +56,7 @@ impl OpenAiClient {
         let body = request_body(req, model.id.model(), true, &self.max_tokens_field);
         let response = self
             .http
-            .send(
-                self.http
-                    .client()
-                    .post(self.url("/chat/completions"))
-                    .json(&body),
-                None,
-            )
+            .post_json(self.url("/chat/completions"), &body, None)
             .await?;
         Ok(sse::decode(
             response.bytes_stream(),
@@ -82,20 +70,7 @@ impl OpenAiClient {
         &self,
         timeout: Duration,
     ) -> Result<Vec<String>, UpstreamError> {
-        #[derive(Deserialize)]
-        struct Listing {
-            data: Vec<Listed>,
-        }
-        #[derive(Deserialize)]
-        struct Listed {
-            id: String,
-        }
-        let response = self
-            .http
-            .send(self.http.client().get(self.url("/models")), Some(timeout))
-            .await?;
-        let listing: Listing = self.http.json(response).await?;
-        Ok(listing.data.into_iter().map(|m| m.id).collect())
+        self.http.list_ids(self.url("/models"), timeout).await
     }
 
     fn url(&self, path: &str) -> String {
