@@ -1,6 +1,7 @@
 //! Listening, refusing unsafe exposure, and shutting down gracefully.
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use baton_config::Secret;
 use baton_hub::Hub;
 use std::future::Future;
@@ -46,6 +47,13 @@ pub async fn serve(
         shutdown.await;
         let _ = signalled_tx.send(());
         let _ = stop_tx.send(());
+    });
+    // Without TCP_NODELAY, Nagle's algorithm holds a stream's small last
+    // chunks until the client's delayed ACK: tens of milliseconds a stream.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_rx.await;
