@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# How fast `baton serve` becomes healthy on an existing data directory, and
+# how much memory it holds idle.
+#
+# Usage: bench/startup.sh           (RUNS=30 by default; about a minute)
+# Output: bench/results/startup-<date>.json and a Markdown table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+RUNS=${RUNS:-30}
+BIN=target/release
+
+echo "building release binaries" >&2
+cargo build --release -p baton-cli -p baton-bench >&2
+
+WORK=$(mktemp -d /tmp/baton-startup-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# The configuration a benchmark box would have: SQLite in the data dir,
+# quiet logs, and one provider on a port nothing listens on (baton lists
+# models in the background after it is healthy, so this cannot delay it).
+cat >"$WORK/baton.toml" <<TOML
+[log]
+level = "warn"
+
+[[providers]]
+name = "scripted"
+kind = "openai"
+base_url = "http://127.0.0.1:$(free_port)/v1"
+[[providers.models]]
+name = "scripted-small"
+TOML
+
+# A clean environment: no provider keys or BATON_* settings from the shell.
+# The generator exits non-zero when a run did not exit 0 on SIGTERM; the
+# numbers are still written, and the script fails afterwards.
+status=0
+env -i "PATH=$PATH" "HOME=$WORK" "LANG=C.UTF-8" \
+    "$BIN/baton-loadgen" startup --baton "$BIN/baton" --config "$WORK/baton.toml" \
+    --data-dir "$WORK/data" --runs "$RUNS" --json >"$WORK/report.json" || status=$?
+[ -s "$WORK/report.json" ] || exit "$status"
+
+mkdir -p bench/results
+OUT="bench/results/startup-$(date -u +%Y-%m-%d).json"
+jq --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson machine "$(machine_json)" \
+    '{date: $date, machine: $machine, report: .}' "$WORK/report.json" >"$OUT"
+echo "raw results: $OUT" >&2
+python3 bench/report.py startup "$OUT"
+exit "$status"
