@@ -36,13 +36,11 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         auth = settings.token.is_some(),
         "baton listening on http://{local}"
     );
+    // Listing happens after the server is healthy; the gateway logs what
+    // it cannot list.
     let refresher = hub.clone();
     tokio::spawn(async move {
-        for (provider, result) in refresher.gateway().refresh_models().await {
-            if let Err(e) = result {
-                tracing::warn!(%provider, error = %e, "cannot list models");
-            }
-        }
+        refresher.gateway().refresh_models().await;
     });
     baton_server::serve(
         listener,
