@@ -3,14 +3,14 @@
 //! streams the answer through, and records the new turn off the hot path.
 
 use baton_core::{
-    ChatRequest, ChatResponse, DeviceId, Message, ModelInfo, Role, SessionId, StreamAccumulator,
-    wall_millis,
+    ChatRequest, ChatResponse, DeviceId, Message, ModelInfo, Pricing, Role, SessionId,
+    StreamAccumulator, StreamEvent, wall_millis,
 };
-use baton_llm::{EventStream, Routed};
+use baton_llm::{EventStream, GatewayError, Routed};
 use baton_store::Session;
-use futures::StreamExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::sync::mpsc;
 
 use crate::conversation::parse_device;
 use crate::recording::{CallFacts, Exchange};
@@ -82,36 +82,24 @@ impl Hub {
         let routed = self.inner.gateway.chat_stream(&request).await?;
         let Routed {
             model,
-            value: mut upstream,
+            value: upstream,
             attempts,
         } = routed;
-        let (tx, rx) = mpsc::channel(64);
-        let hub = self.clone();
-        let pricing = model.pricing;
-        let model_id = model.id.to_string();
-        self.inner.background.spawn(async move {
-            let mut acc = StreamAccumulator::default();
-            while let Some(item) = upstream.next().await {
-                if let Ok(event) = &item {
-                    acc.push(event);
-                }
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-            let usage = acc.usage();
-            let facts = CallFacts {
-                model: model_id,
-                usage,
-                cost_usd: pricing.cost(&usage),
-                latency_ms: started.elapsed().as_millis() as u64,
-            };
-            hub.record_turn(target, request.messages, acc.into_message(), &facts);
-        });
+        let stream = RecordingStream {
+            upstream,
+            acc: StreamAccumulator::default(),
+            pending: Some(PendingTurn {
+                hub: self.clone(),
+                target,
+                messages: request.messages,
+                model_id: model.id.to_string(),
+                pricing: model.pricing,
+                started,
+            }),
+        };
         Ok(Routed {
             model,
-            value: Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)),
+            value: Box::pin(stream),
             attempts,
         })
     }
@@ -234,4 +222,63 @@ fn check_request(r: &ChatRequest) -> Result<(), HubError> {
         return bad("`max_tokens` must be at least 1".into());
     }
     Ok(())
+}
+
+/// What a streamed turn needs to be recorded once it ends.
+struct PendingTurn {
+    hub: Hub,
+    target: Target,
+    messages: Vec<Message>,
+    model_id: String,
+    pricing: Pricing,
+    started: Instant,
+}
+
+/// Passes a provider's events through untouched and records the turn when
+/// the stream ends, fails, or is dropped by a caller that went away. No task
+/// or channel sits between the upstream and the caller, so a token costs no
+/// extra wake-up on its way through.
+struct RecordingStream {
+    upstream: EventStream,
+    acc: StreamAccumulator,
+    pending: Option<PendingTurn>,
+}
+
+impl RecordingStream {
+    fn finish(&mut self) {
+        let Some(turn) = self.pending.take() else {
+            return;
+        };
+        let acc = std::mem::take(&mut self.acc);
+        let usage = acc.usage();
+        let facts = CallFacts {
+            model: turn.model_id,
+            usage,
+            cost_usd: turn.pricing.cost(&usage),
+            latency_ms: turn.started.elapsed().as_millis() as u64,
+        };
+        turn.hub
+            .record_turn(turn.target, turn.messages, acc.into_message(), &facts);
+    }
+}
+
+impl futures::Stream for RecordingStream {
+    type Item = Result<StreamEvent, GatewayError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let polled = this.upstream.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(event))) => this.acc.push(event),
+            Poll::Ready(Some(Err(_)) | None) => this.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for RecordingStream {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
