@@ -13,14 +13,20 @@ RUNS=${RUNS:-30}
 BIN=target/release
 
 echo "building release binaries" >&2
-cargo build --release -p baton-cli -p baton-bench >&2
+cargo build --release -p baton-cli -p baton-testkit -p baton-bench >&2
 
 WORK=$(mktemp -d /tmp/baton-startup-bench.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+trap 'stop_all; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
 
-# The configuration a benchmark box would have: SQLite in the data dir,
-# quiet logs, and one provider on a port nothing listens on (baton lists
-# models in the background after it is healthy, so this cannot delay it).
+# A configuration like a real one: SQLite in the data dir, quiet logs, and
+# one provider that answers (the scripted model server), so each run also
+# lists its models in the background after becoming healthy, as it would in
+# use, and the idle figure includes that.
+start_bg "$WORK/model-server.log" "$BIN/baton-model-server" --no-record --port-file "$WORK/model.port"
+for _ in $(seq 100); do [ -s "$WORK/model.port" ] && break; sleep 0.1; done
+MODEL_PORT=$(cat "$WORK/model.port")
+wait_http "http://127.0.0.1:$MODEL_PORT/v1/models" 10 "$BG_PID" "$WORK/model-server.log"
 cat >"$WORK/baton.toml" <<TOML
 [log]
 level = "warn"
@@ -28,7 +34,7 @@ level = "warn"
 [[providers]]
 name = "scripted"
 kind = "openai"
-base_url = "http://127.0.0.1:$(free_port)/v1"
+base_url = "http://127.0.0.1:$MODEL_PORT/v1"
 [[providers.models]]
 name = "scripted-small"
 TOML
