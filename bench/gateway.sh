@@ -11,6 +11,7 @@
 # Usage: bench/gateway.sh          (about 8 minutes; more on the first run,
 #                                   which installs LiteLLM into a venv)
 # Env:   RATES="100 1000"  WARMUP=3  DURATION=15  TARGETS="direct baton litellm"
+#        RESULTS=FILE (default bench/results/gateway-<date>.json)
 # Output: bench/results/gateway-<date>.json and a Markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -160,19 +161,30 @@ for target in $TARGETS; do
             flag=()
             [ "$mode" = stream ] && flag=(--stream)
             before=("$(cpu_of "$SCRIPTED_SID")" "$(cpu_of "$BATON_SID")" "$(cpu_of "$LITELLM_SID")")
+            everything_before=$(all_processes_cpu_ticks)
+            started=$(date +%s.%N)
             result="$WORK/run-$target-$rate-$mode.json"
             "$BIN/baton-loadgen" rate --url "$(target_url "$target")" --model "$(target_model "$target")" \
                 --rate "$rate" --warmup "$WARMUP" --duration "$DURATION" "${flag[@]}" --json >"$result.report"
+            ended=$(date +%s.%N)
+            everything_after=$(all_processes_cpu_ticks)
             after=("$(cpu_of "$SCRIPTED_SID")" "$(cpu_of "$BATON_SID")" "$(cpu_of "$LITELLM_SID")")
+            # all_processes_cpu_s minus the servers' and the generator's CPU is
+            # what anything else on the machine took during the run: a run
+            # that shared the cores with, say, a compiler shows as such.
             jq --arg target "$target" --arg mode "$mode" --argjson rate "$rate" \
                 --argjson clk "$(getconf CLK_TCK)" \
                 --argjson sent "$(( rate * (WARMUP + DURATION) ))" \
                 --argjson scripted "$(( after[0] - before[0] ))" \
                 --argjson baton "$(( after[1] - before[1] ))" \
                 --argjson litellm "$(( after[2] - before[2] ))" \
+                --argjson everything "$(( everything_after - everything_before ))" \
+                --argjson wall "$(awk -v a="$started" -v b="$ended" 'BEGIN {printf "%.3f", b - a}')" \
                 '{target: $target, mode: $mode, rate: $rate,
                   requests_sent_incl_warmup: $sent,
+                  wall_s: $wall,
                   server_cpu_s: {scripted: ($scripted / $clk), baton: ($baton / $clk), litellm: ($litellm / $clk)},
+                  all_processes_cpu_s: ($everything / $clk),
                   report: .}' "$result.report" >"$result"
             RUNS+=("$result")
             jq -r '"\(.target) \(.mode) \(.rate) rps: \(.report.ok) ok, \(.report.error_count) errors, p50 \(.report.latency_us.p50 // "-") µs, p99 \(.report.latency_us.p99 // "-") µs"' "$result" >&2
@@ -182,7 +194,7 @@ for target in $TARGETS; do
 done
 
 mkdir -p bench/results
-OUT="bench/results/gateway-$(date -u +%Y-%m-%d).json"
+OUT=${RESULTS:-"bench/results/gateway-$(date -u +%Y-%m-%d).json"}
 jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson machine "$(machine_json)" \
     --arg litellm "$LITELLM_VERSION" --arg reply "$REPLY" --argjson chunks "$CHUNKS" \
     '{date: $date, machine: $machine, litellm_version: $litellm, reply: $reply, stream_chunks: $chunks, runs: .}' \

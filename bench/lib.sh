@@ -72,6 +72,15 @@ session_cpu_ticks() {
     echo "$total"
 }
 
+# CPU ticks used by every process alive now plus the children they have
+# reaped. Summed from per-process accounting rather than read from
+# /proc/stat's "cpu" line, which on this VM's kernel misses most of the time
+# of short-running bursts (4 ticks where the processes themselves report 100).
+all_processes_cpu_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^.*) //' |
+        awk '{total += $12 + $13 + $14 + $15} END {print total}'
+}
+
 # The machine, as JSON, for the results files.
 machine_json() {
     jq -n \

@@ -38,6 +38,14 @@ def errors_cell(report):
     return f"{report['error_count']} ({kinds})"
 
 
+def other_cpu(run, ours_s):
+    """Cores busy with anything but the servers and the generator, on average
+    over the run; '-' for results files older than this measurement."""
+    if "all_processes_cpu_s" not in run:
+        return "-"
+    return f"{max(run['all_processes_cpu_s'] - ours_s, 0) / run['wall_s']:.2f}"
+
+
 def gateway(results):
     runs = results["runs"]
     floor = {
@@ -66,11 +74,12 @@ def gateway(results):
         )
     print()
     print("Detail: p90/p99.9/max latency, first content (streams), the generator's own dispatch lag, "
-          "and CPU per request (warm-up included) of each process in the chain.")
+          "CPU per request (warm-up included) of each process in the chain, and the CPU anything "
+          "else on the machine used during the run (in cores; near 0 means an undisturbed run).")
     print()
     print("| target | mode | rate | p90 | p99.9 | max | first content p50 / p99 | dispatch lag p50 / p99 "
-          "| CPU µs/req: scripted / baton / litellm / generator | peak in flight |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| CPU µs/req: scripted / baton / litellm / generator | peak in flight | other CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         report = run["report"]
         latency = report["latency_us"] or {}
@@ -84,7 +93,8 @@ def gateway(results):
         print(
             f"| {run['target']} | {run['mode']} | {run['rate']} | {ms(latency.get('p90'))} "
             f"| {ms(latency.get('p999'))} | {ms(latency.get('max'))} | {first_cell} "
-            f"| {ms(lag.get('p50'))} / {ms(lag.get('p99'))} | {cpu_cell} | {report['peak_in_flight']} |"
+            f"| {ms(lag.get('p50'))} / {ms(lag.get('p99'))} | {cpu_cell} | {report['peak_in_flight']} "
+            f"| {other_cpu(run, sum(per_request))} |"
         )
 
 
