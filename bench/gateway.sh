@@ -67,17 +67,7 @@ echo "scripted model server on $MODEL_PORT" >&2
 BATON_SID=""
 if wants baton; then
     BATON_PORT=$(free_port)
-    cat >"$WORK/baton.toml" <<TOML
-[log]
-level = "warn"
-
-[[providers]]
-name = "scripted"
-kind = "openai"
-base_url = "http://127.0.0.1:$MODEL_PORT/v1"
-[[providers.models]]
-name = "scripted-small"
-TOML
+    write_baton_config "$WORK/baton.toml" "$MODEL_PORT"
     start_bg "$WORK/baton.log" "${CLEAN_ENV[@]}" "BATON_DATA_DIR=$WORK/baton-data" \
         "$BIN/baton" --config "$WORK/baton.toml" serve --addr "127.0.0.1:$BATON_PORT"
     BATON_SID=$BG_PID

@@ -92,3 +92,20 @@ machine_json() {
         --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         '{cpu: $cpu, nproc: $nproc, mem_kib: $mem_kib, kernel: $kernel, rustc: $rustc, commit: $commit}'
 }
+
+# write_baton_config FILE MODEL_PORT: the configuration every benchmark runs
+# baton with: quiet logs and one OpenAI-compatible provider, the scripted
+# model server on MODEL_PORT, serving `scripted-small`.
+write_baton_config() {
+    cat >"$1" <<TOML
+[log]
+level = "warn"
+
+[[providers]]
+name = "scripted"
+kind = "openai"
+base_url = "http://127.0.0.1:$2/v1"
+[[providers.models]]
+name = "scripted-small"
+TOML
+}

@@ -27,17 +27,7 @@ start_bg "$WORK/model-server.log" "$BIN/baton-model-server" --no-record --port-f
 for _ in $(seq 100); do [ -s "$WORK/model.port" ] && break; sleep 0.1; done
 MODEL_PORT=$(cat "$WORK/model.port")
 wait_http "http://127.0.0.1:$MODEL_PORT/v1/models" 10 "$BG_PID" "$WORK/model-server.log"
-cat >"$WORK/baton.toml" <<TOML
-[log]
-level = "warn"
-
-[[providers]]
-name = "scripted"
-kind = "openai"
-base_url = "http://127.0.0.1:$MODEL_PORT/v1"
-[[providers.models]]
-name = "scripted-small"
-TOML
+write_baton_config "$WORK/baton.toml" "$MODEL_PORT"
 
 # A clean environment: no provider keys or BATON_* settings from the shell.
 # The generator exits non-zero when a run did not exit 0 on SIGTERM; the
