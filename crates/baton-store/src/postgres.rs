@@ -8,11 +8,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use baton_core::{DeviceId, SessionId};
+use baton_core::{DeviceId, MessageId, SessionId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+use uuid::Uuid;
 
-use crate::append::{self, AppendTx};
+use crate::append::{self, Advance, AppendTx, NewSession};
 use crate::cursor::HistoryCursor;
 use crate::error::StoreError;
 use crate::records::{DeviceState, MessageRecord, Session};
@@ -134,9 +135,9 @@ impl PgStore {
     /// Inserts the session unless its id is taken; returns whether it did.
     pub async fn insert_session(&self, row: &SessionColumns<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = tx.insert_session(row).await?;
+        let inserted = tx.insert_sessions(&[NewSession::empty(row)]).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(!inserted.is_empty())
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -232,90 +233,123 @@ impl PgStore {
 }
 
 impl AppendTx for Transaction<'_, Postgres> {
-    async fn insert_session(&mut self, row: &SessionColumns<'_>) -> Result<bool, sqlx::Error> {
-        let s = row.session;
-        let done = sqlx::query(
-            "INSERT INTO sessions (id, device_id, title, model, created_at, updated_at, hlc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(s.id.0)
-        .bind(s.device_id.as_str())
-        .bind(&s.title)
-        .bind(&s.model)
-        .bind(s.created_ms)
-        .bind(s.updated_ms)
-        .bind(row.hlc)
-        .execute(&mut **self)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn lock_session(&mut self, id: SessionId) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar("SELECT last_seq FROM sessions WHERE id = $1 FOR UPDATE")
-            .bind(id.0)
-            .fetch_optional(&mut **self)
-            .await
-    }
-
-    async fn insert_message(
+    async fn insert_sessions(
         &mut self,
-        row: &MessageColumns<'_>,
-        seq: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let r = row.record;
-        let done = sqlx::query(
+        rows: &[NewSession<'_>],
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(
+            "INSERT INTO sessions \
+                 (id, device_id, title, model, created_at, updated_at, hlc, last_seq) ",
+        );
+        query.push_values(rows, |mut b, row| {
+            let s = row.columns.session;
+            b.push_bind(s.id.0)
+                .push_bind(s.device_id.as_str())
+                .push_bind(s.title.as_deref())
+                .push_bind(s.model.as_deref())
+                .push_bind(s.created_ms)
+                .push_bind(row.updated_ms)
+                .push_bind(row.columns.hlc)
+                .push_bind(row.last_seq);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        Ok(query
+            .build_query_scalar::<Uuid>()
+            .fetch_all(&mut **self)
+            .await?
+            .into_iter()
+            .map(SessionId)
+            .collect())
+    }
+
+    async fn lock_sessions(
+        &mut self,
+        ids: &[SessionId],
+    ) -> Result<Vec<(SessionId, i64)>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+        Ok(sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT id, last_seq FROM sessions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(ids)
+        .fetch_all(&mut **self)
+        .await?
+        .into_iter()
+        .map(|(id, seq)| (SessionId(id), seq))
+        .collect())
+    }
+
+    async fn stored_messages(&mut self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+        Ok(
+            sqlx::query_scalar::<_, Uuid>("SELECT id FROM messages WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut **self)
+                .await?
+                .into_iter()
+                .map(MessageId)
+                .collect(),
+        )
+    }
+
+    async fn insert_messages(
+        &mut self,
+        rows: &[(&MessageColumns<'_>, i64)],
+    ) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(
             "INSERT INTO messages (id, session_id, seq, device_id, role, content, model, \
-                 message, prompt_tokens, completion_tokens, cost_usd, latency_ms, hlc, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(r.id.0)
-        .bind(r.session_id.0)
-        .bind(seq)
-        .bind(r.device_id.as_str())
-        .bind(row.role)
-        .bind(&row.content)
-        .bind(&r.model)
-        .bind(&row.message)
-        .bind(row.prompt_tokens)
-        .bind(row.completion_tokens)
-        .bind(r.cost_usd)
-        .bind(row.latency_ms)
-        .bind(row.hlc)
-        .bind(r.created_ms)
-        .execute(&mut **self)
-        .await?;
-        Ok(done.rows_affected() == 1)
+                 message, prompt_tokens, completion_tokens, cost_usd, latency_ms, hlc, created_at) ",
+        );
+        query.push_values(rows, |mut b, (row, seq)| {
+            let r = row.record;
+            b.push_bind(r.id.0)
+                .push_bind(r.session_id.0)
+                .push_bind(*seq)
+                .push_bind(r.device_id.as_str())
+                .push_bind(row.role)
+                .push_bind(row.content.as_str())
+                .push_bind(r.model.as_deref())
+                .push_bind(row.message.as_str())
+                .push_unseparated("::json")
+                .push_bind(row.prompt_tokens)
+                .push_bind(row.completion_tokens)
+                .push_bind(r.cost_usd)
+                .push_bind(row.latency_ms)
+                .push_bind(row.hlc)
+                .push_bind(r.created_ms);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING");
+        Ok(query.build().execute(&mut **self).await?.rows_affected())
     }
 
-    async fn advance_session(
-        &mut self,
-        id: SessionId,
-        last_seq: i64,
-        updated_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE sessions SET last_seq = $2, updated_at = GREATEST(updated_at, $3) \
-             WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(last_seq)
-        .bind(updated_ms)
-        .execute(&mut **self)
-        .await?;
+    async fn advance_sessions(&mut self, rows: &[Advance]) -> Result<(), StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(
+            "UPDATE sessions SET last_seq = advance.last_seq, \
+                 updated_at = GREATEST(sessions.updated_at, advance.updated_ms) FROM (",
+        );
+        query.push_values(rows, |mut b, row| {
+            b.push_bind(row.id.0)
+                .push_bind(row.last_seq)
+                .push_bind(row.updated_ms);
+        });
+        query.push(") AS advance (id, last_seq, updated_ms) WHERE sessions.id = advance.id");
+        query.build().execute(&mut **self).await?;
         Ok(())
     }
 
-    async fn touch_device(&mut self, id: &DeviceId, seen_ms: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO device_state (device_id, last_seen, status) VALUES ($1, $2, 'unknown') \
-             ON CONFLICT (device_id) DO UPDATE SET \
+    async fn touch_devices(&mut self, rows: &[(&DeviceId, i64)]) -> Result<(), StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(
+            "INSERT INTO device_state (device_id, last_seen, status) ",
+        );
+        query.push_values(rows, |mut b, (id, seen_ms)| {
+            b.push_bind(id.as_str())
+                .push_bind(*seen_ms)
+                .push_bind("unknown");
+        });
+        query.push(
+            " ON CONFLICT (device_id) DO UPDATE SET \
                  last_seen = GREATEST(device_state.last_seen, excluded.last_seen)",
-        )
-        .bind(id.as_str())
-        .bind(seen_ms)
-        .execute(&mut **self)
-        .await?;
+        );
+        query.build().execute(&mut **self).await?;
         Ok(())
     }
 }

@@ -12,14 +12,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use baton_core::{DeviceId, SessionId};
+use baton_core::{DeviceId, MessageId, SessionId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
-use crate::append::{self, AppendTx};
+use crate::append::{self, Advance, AppendTx, NewSession};
 use crate::cursor::HistoryCursor;
 use crate::error::StoreError;
 use crate::records::{DeviceState, MessageRecord, Session};
@@ -187,9 +187,9 @@ impl SqliteStore {
     /// Inserts the session unless its id is taken; returns whether it did.
     pub async fn insert_session(&self, row: &SessionColumns<'_>) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
-        let inserted = tx.insert_session(row).await?;
+        let inserted = tx.insert_sessions(&[NewSession::empty(row)]).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(!inserted.is_empty())
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -285,91 +285,127 @@ impl SqliteStore {
 }
 
 impl AppendTx for Transaction<'_, Sqlite> {
-    async fn insert_session(&mut self, row: &SessionColumns<'_>) -> Result<bool, sqlx::Error> {
-        let s = row.session;
-        let done = sqlx::query(
-            "INSERT INTO sessions (id, device_id, title, model, created_at, updated_at, hlc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(s.id.to_string())
-        .bind(s.device_id.as_str())
-        .bind(&s.title)
-        .bind(&s.model)
-        .bind(s.created_ms)
-        .bind(s.updated_ms)
-        .bind(row.hlc)
-        .execute(&mut **self)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn insert_sessions(
+        &mut self,
+        rows: &[NewSession<'_>],
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO sessions \
+                 (id, device_id, title, model, created_at, updated_at, hlc, last_seq) ",
+        );
+        query.push_values(rows, |mut b, row| {
+            let s = row.columns.session;
+            b.push_bind(s.id.to_string())
+                .push_bind(s.device_id.as_str())
+                .push_bind(s.title.as_deref())
+                .push_bind(s.model.as_deref())
+                .push_bind(s.created_ms)
+                .push_bind(row.updated_ms)
+                .push_bind(row.columns.hlc)
+                .push_bind(row.last_seq);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        query
+            .build_query_scalar::<String>()
+            .fetch_all(&mut **self)
+            .await?
+            .iter()
+            .map(|id| Ok(SessionId(uuid_column(id)?)))
+            .collect()
     }
 
-    async fn lock_session(&mut self, id: SessionId) -> Result<Option<i64>, sqlx::Error> {
+    async fn lock_sessions(
+        &mut self,
+        ids: &[SessionId],
+    ) -> Result<Vec<(SessionId, i64)>, StoreError> {
         // The single write connection is the lock: no other writer runs
         // until this transaction ends.
-        sqlx::query_scalar("SELECT last_seq FROM sessions WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut **self)
-            .await
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT id, last_seq FROM sessions WHERE id IN ");
+        query.push_tuples(ids, |mut b, id| {
+            b.push_bind(id.to_string());
+        });
+        query
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut **self)
+            .await?
+            .into_iter()
+            .map(|(id, seq)| Ok((SessionId(uuid_column(&id)?), seq)))
+            .collect()
     }
 
-    async fn insert_message(
+    async fn stored_messages(&mut self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT id FROM messages WHERE id IN ");
+        query.push_tuples(ids, |mut b, id| {
+            b.push_bind(id.to_string());
+        });
+        query
+            .build_query_scalar::<String>()
+            .fetch_all(&mut **self)
+            .await?
+            .iter()
+            .map(|id| Ok(MessageId(uuid_column(id)?)))
+            .collect()
+    }
+
+    async fn insert_messages(
         &mut self,
-        row: &MessageColumns<'_>,
-        seq: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let r = row.record;
-        let done = sqlx::query(
+        rows: &[(&MessageColumns<'_>, i64)],
+    ) -> Result<u64, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
             "INSERT INTO messages (id, session_id, seq, device_id, role, content, model, \
-                 message, prompt_tokens, completion_tokens, cost_usd, latency_ms, hlc, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(r.id.to_string())
-        .bind(r.session_id.to_string())
-        .bind(seq)
-        .bind(r.device_id.as_str())
-        .bind(row.role)
-        .bind(&row.content)
-        .bind(&r.model)
-        .bind(&row.message)
-        .bind(row.prompt_tokens)
-        .bind(row.completion_tokens)
-        .bind(r.cost_usd)
-        .bind(row.latency_ms)
-        .bind(row.hlc)
-        .bind(r.created_ms)
-        .execute(&mut **self)
-        .await?;
-        Ok(done.rows_affected() == 1)
+                 message, prompt_tokens, completion_tokens, cost_usd, latency_ms, hlc, created_at) ",
+        );
+        query.push_values(rows, |mut b, (row, seq)| {
+            let r = row.record;
+            b.push_bind(r.id.to_string())
+                .push_bind(r.session_id.to_string())
+                .push_bind(*seq)
+                .push_bind(r.device_id.as_str())
+                .push_bind(row.role)
+                .push_bind(row.content.as_str())
+                .push_bind(r.model.as_deref())
+                .push_bind(row.message.as_str())
+                .push_bind(row.prompt_tokens)
+                .push_bind(row.completion_tokens)
+                .push_bind(r.cost_usd)
+                .push_bind(row.latency_ms)
+                .push_bind(row.hlc)
+                .push_bind(r.created_ms);
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING");
+        Ok(query.build().execute(&mut **self).await?.rows_affected())
     }
 
-    async fn advance_session(
-        &mut self,
-        id: SessionId,
-        last_seq: i64,
-        updated_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE sessions SET last_seq = $2, updated_at = max(updated_at, $3) WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .bind(last_seq)
-        .bind(updated_ms)
-        .execute(&mut **self)
-        .await?;
+    async fn advance_sessions(&mut self, rows: &[Advance]) -> Result<(), StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new("WITH advance (id, last_seq, updated_ms) AS (");
+        query.push_values(rows, |mut b, row| {
+            b.push_bind(row.id.to_string())
+                .push_bind(row.last_seq)
+                .push_bind(row.updated_ms);
+        });
+        query.push(
+            ") UPDATE sessions SET last_seq = advance.last_seq, \
+                 updated_at = max(sessions.updated_at, advance.updated_ms) \
+             FROM advance WHERE sessions.id = advance.id",
+        );
+        query.build().execute(&mut **self).await?;
         Ok(())
     }
 
-    async fn touch_device(&mut self, id: &DeviceId, seen_ms: i64) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO device_state (device_id, last_seen, status) VALUES ($1, $2, 'unknown') \
-             ON CONFLICT (device_id) DO UPDATE SET \
+    async fn touch_devices(&mut self, rows: &[(&DeviceId, i64)]) -> Result<(), StoreError> {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO device_state (device_id, last_seen, status) ");
+        query.push_values(rows, |mut b, (id, seen_ms)| {
+            b.push_bind(id.as_str())
+                .push_bind(*seen_ms)
+                .push_bind("unknown");
+        });
+        query.push(
+            " ON CONFLICT (device_id) DO UPDATE SET \
                  last_seen = max(device_state.last_seen, excluded.last_seen)",
-        )
-        .bind(id.as_str())
-        .bind(seen_ms)
-        .execute(&mut **self)
-        .await?;
+        );
+        query.build().execute(&mut **self).await?;
         Ok(())
     }
 }

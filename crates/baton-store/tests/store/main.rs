@@ -46,6 +46,7 @@ on_both_backends!(
     append_to_unknown_session_writes_nothing,
     re_append_is_idempotent,
     batch_creates_sessions_with_their_messages,
+    large_batch_mixes_new_and_existing_sessions,
     append_refuses_out_of_range_numbers,
     device_history_pages_have_no_gaps_or_duplicates,
     device_history_clamps_limit,

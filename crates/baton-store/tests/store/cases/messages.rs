@@ -326,3 +326,61 @@ pub async fn batch_creates_sessions_with_their_messages(db: TestDb) {
     assert_eq!(store.session_messages(t.id, 10).await.unwrap().len(), 1);
     store.close().await;
 }
+
+/// One batch with a new and an existing session, more messages than one
+/// statement binds, a re-sent id and an id twice: every message lands once,
+/// seq runs without gaps per session, and both sessions move forward.
+pub async fn large_batch_mixes_new_and_existing_sessions(db: TestDb) {
+    let store = db.open().await;
+    let old = session("desktop-1");
+    store.create_session(&old).await.unwrap();
+    let first = message(&old, "already there", 1_000);
+    store.append_messages(&[first.clone()]).await.unwrap();
+
+    let new = session("desktop-2");
+    let mut messages = vec![first.clone()];
+    for i in 0..1_100 {
+        messages.push(message(&old, &format!("old {i}"), 2_000 + i));
+    }
+    for i in 0..1_200 {
+        messages.push(answer(&new, &format!("new {i}"), 5_000 + i));
+    }
+    messages.push(messages[1].clone());
+    store
+        .append(&Batch {
+            sessions: vec![new.clone(), old.clone()],
+            messages,
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(db.seqs(old.id).await, (1..=1_101).collect::<Vec<i64>>());
+    assert_eq!(db.seqs(new.id).await, (1..=1_200).collect::<Vec<i64>>());
+    let newest = store.session_messages(new.id, 1).await.unwrap();
+    assert_eq!(newest[0].message.text(), "new 1199");
+    assert_eq!(store.session(old.id).await.unwrap().unwrap().updated_ms, 3_099);
+    assert_eq!(store.session(new.id).await.unwrap().unwrap().updated_ms, 6_199);
+    let seen = |name: &str| {
+        let store = store.clone();
+        let id = device(name);
+        async move { store.device_state(&id).await.unwrap().unwrap().last_seen_ms }
+    };
+    assert_eq!(seen("desktop-1").await, 3_099);
+    assert_eq!(seen("desktop-2").await, 6_199);
+
+    // A new session whose message id is already stored in another session
+    // would get a gap in its seq: the batch is refused and nothing is kept.
+    let third = session("desktop-3");
+    let mut stolen = first.clone();
+    stolen.session_id = third.id;
+    let error = store
+        .append(&Batch {
+            sessions: vec![third.clone()],
+            messages: vec![stolen, message(&third, "fresh", 9_000)],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert!(store.session(third.id).await.unwrap().is_none());
+    store.close().await;
+}
