@@ -335,7 +335,10 @@ pub async fn large_batch_mixes_new_and_existing_sessions(db: TestDb) {
     let old = session("desktop-1");
     store.create_session(&old).await.unwrap();
     let first = message(&old, "already there", 1_000);
-    store.append_messages(&[first.clone()]).await.unwrap();
+    store
+        .append_messages(std::slice::from_ref(&first))
+        .await
+        .unwrap();
 
     let new = session("desktop-2");
     let mut messages = vec![first.clone()];
@@ -358,8 +361,14 @@ pub async fn large_batch_mixes_new_and_existing_sessions(db: TestDb) {
     assert_eq!(db.seqs(new.id).await, (1..=1_200).collect::<Vec<i64>>());
     let newest = store.session_messages(new.id, 1).await.unwrap();
     assert_eq!(newest[0].message.text(), "new 1199");
-    assert_eq!(store.session(old.id).await.unwrap().unwrap().updated_ms, 3_099);
-    assert_eq!(store.session(new.id).await.unwrap().unwrap().updated_ms, 6_199);
+    assert_eq!(
+        store.session(old.id).await.unwrap().unwrap().updated_ms,
+        3_099
+    );
+    assert_eq!(
+        store.session(new.id).await.unwrap().unwrap().updated_ms,
+        6_199
+    );
     let seen = |name: &str| {
         let store = store.clone();
         let id = device(name);
