@@ -249,7 +249,7 @@ fn check_url(
     key: &str,
     value: &str,
     schemes: &[&str],
-) -> Result<(), ConfigError> {
+) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(value)
         .map_err(|e| invalid(path, key, format!("{value:?} is not a URL ({e})")))?;
     if !schemes.contains(&url.scheme()) {
@@ -261,6 +261,30 @@ fn check_url(
                 url.scheme(),
                 schemes.join(", ")
             ),
+        ));
+    }
+    Ok(url)
+}
+
+/// A provider's base URL gets request paths appended, so a query or a
+/// fragment would end up before them; and it is printed by `config check`
+/// and in errors, so it must not carry credentials (those belong in
+/// `api_key`, `api_key_env` or `headers`, which are kept secret).
+fn check_base_url(path: Option<&Path>, key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = check_url(path, key, value, &["http", "https"])?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            path,
+            key,
+            "must not contain a user or password; put the key in api_key_env, api_key or headers",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            path,
+            key,
+            "must not have a query (?…) or fragment (#…): request paths are appended to it; \
+             send extra parameters as headers",
         ));
     }
     Ok(())
@@ -322,7 +346,7 @@ fn validate(c: &Config, path: Option<&Path>) -> Result<(), ConfigError> {
             ));
         }
         if let Some(url) = &p.base_url {
-            check_url(path, &format!("{key}.base_url"), url, &["http", "https"])?;
+            check_base_url(path, &format!("{key}.base_url"), url)?;
         }
         if p.preset.is_none() && p.kind.is_none() && p.base_url.is_some() {
             return Err(invalid(

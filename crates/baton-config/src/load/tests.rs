@@ -61,6 +61,23 @@ fn bad_url_names_key() {
 }
 
 #[test]
+fn base_url_with_query_fragment_or_credentials_is_refused_without_echoing_them() {
+    for (url, words) in [
+        ("http://127.0.0.1:1/v1?key=sk-hidden", "query"),
+        ("http://127.0.0.1:1/v1#sk-hidden", "fragment"),
+        ("http://me:sk-hidden@127.0.0.1:1/v1", "password"),
+    ] {
+        let f = file(&format!(
+            "[[providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"{url}\"\n"
+        ));
+        let e = err(&f, &EnvVars::default());
+        assert!(e.contains("providers[0].base_url"), "{e}");
+        assert!(e.contains(words), "{e}");
+        assert!(!e.contains("sk-hidden"), "{e}");
+    }
+}
+
+#[test]
 fn bad_addr_is_refused() {
     let f = file("[server]\naddr = \"localhost\"\n");
     assert!(err(&f, &EnvVars::default()).contains("server.addr"));
