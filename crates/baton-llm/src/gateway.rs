@@ -167,7 +167,9 @@ impl Gateway {
 
     /// Asks every provider's listing endpoint for its models and registers
     /// the ones not yet known (with conservative defaults). Reports, per
-    /// provider, how many were added or why the listing failed.
+    /// provider, how many were added or why the listing failed; it logs
+    /// failures only at debug level, so the face that asked reports each one
+    /// once, its own way.
     pub async fn refresh_models(&self) -> Vec<(String, Result<usize, GatewayError>)> {
         self.list(&self.inner.slots, self.inner.limits.first_token)
             .await
@@ -394,7 +396,7 @@ impl Gateway {
                         Ok(added)
                     }
                     Err(e) => {
-                        warn!(provider = %name, error = %e, "could not list models");
+                        debug!(provider = %name, error = %e, "could not list models");
                         Err(e.into_gateway(&name, "(model listing)"))
                     }
                 };

@@ -36,11 +36,14 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         auth = settings.token.is_some(),
         "baton listening on http://{local}"
     );
-    // Listing happens after the server is healthy; the gateway logs what
-    // it cannot list.
+    // Listing happens after the server is healthy.
     let refresher = hub.clone();
     tokio::spawn(async move {
-        refresher.gateway().refresh_models().await;
+        for (provider, result) in refresher.gateway().refresh_models().await {
+            if let Err(error) = result {
+                tracing::warn!(%provider, %error, "could not list models");
+            }
+        }
     });
     baton_server::serve(
         listener,

@@ -83,6 +83,26 @@ async fn models_lists_configured_models() {
         out.contains("scripted/scripted-small") && out.contains("16000"),
         "{out}"
     );
+
+    // A provider that cannot be listed is reported once, not once per
+    // listing and again by the command.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = std::fs::read_to_string(&setup.config).unwrap();
+    config.push_str(&format!(
+        "\n[[providers]]\nname = \"dead\"\nkind = \"openai\"\nbase_url = \"{dead}\"\n"
+    ));
+    write(&setup.config, &config);
+    let (status, out, err) = run(setup.command(&["models", "--refresh"]));
+    assert!(status.success(), "{err}");
+    assert!(out.contains("scripted/scripted-small"), "{out}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("dead")).count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("cannot list models of dead"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
