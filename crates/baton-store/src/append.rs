@@ -115,7 +115,7 @@ pub(crate) async fn append(
     }
 
     let mut offered = HashSet::with_capacity(sessions.len());
-    let new_sessions: Vec<NewSession<'_>> = sessions
+    let mut new_sessions: Vec<NewSession<'_>> = sessions
         .iter()
         .filter(|s| offered.insert(s.session.id))
         .map(|columns| {
@@ -134,6 +134,9 @@ pub(crate) async fn append(
             }
         })
         .collect();
+    // In id order too: two batches inserting the same new sessions then
+    // wait on each other's keys in one order and cannot deadlock.
+    new_sessions.sort_by_key(|s| s.columns.session.id);
     let mut created = HashSet::with_capacity(new_sessions.len());
     for chunk in new_sessions.chunks(ROWS_PER_STATEMENT) {
         created.extend(tx.insert_sessions(chunk).await?);
