@@ -18,6 +18,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use uuid::Uuid;
 
 use crate::append::{self, Advance, AppendTx, NewSession};
 use crate::cursor::HistoryCursor;
@@ -320,32 +321,29 @@ impl AppendTx for Transaction<'_, Sqlite> {
     ) -> Result<Vec<(SessionId, i64)>, StoreError> {
         // The single write connection is the lock: no other writer runs
         // until this transaction ends.
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT id, last_seq FROM sessions WHERE id IN ");
-        query.push_tuples(ids, |mut b, id| {
-            b.push_bind(id.to_string());
-        });
-        query
-            .build_query_as::<(String, i64)>()
-            .fetch_all(&mut **self)
-            .await?
-            .into_iter()
-            .map(|(id, seq)| Ok((SessionId(uuid_column(&id)?), seq)))
-            .collect()
+        id_list(
+            "SELECT id, last_seq FROM sessions WHERE id IN ",
+            ids.iter().map(|id| id.0),
+        )
+        .build_query_as::<(String, i64)>()
+        .fetch_all(&mut **self)
+        .await?
+        .into_iter()
+        .map(|(id, seq)| Ok((SessionId(uuid_column(&id)?), seq)))
+        .collect()
     }
 
     async fn stored_messages(&mut self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError> {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT id FROM messages WHERE id IN ");
-        query.push_tuples(ids, |mut b, id| {
-            b.push_bind(id.to_string());
-        });
-        query
-            .build_query_scalar::<String>()
-            .fetch_all(&mut **self)
-            .await?
-            .iter()
-            .map(|id| Ok(MessageId(uuid_column(id)?)))
-            .collect()
+        id_list(
+            "SELECT id FROM messages WHERE id IN ",
+            ids.iter().map(|id| id.0),
+        )
+        .build_query_scalar::<String>()
+        .fetch_all(&mut **self)
+        .await?
+        .iter()
+        .map(|id| Ok(MessageId(uuid_column(id)?)))
+        .collect()
     }
 
     async fn insert_messages(
@@ -408,6 +406,16 @@ impl AppendTx for Transaction<'_, Sqlite> {
         query.build().execute(&mut **self).await?;
         Ok(())
     }
+}
+
+/// `PREFIX ((?), (?), …)` with each id bound in its text form: the `IN`
+/// lists the batched append looks rows up by.
+fn id_list(prefix: &str, ids: impl IntoIterator<Item = Uuid>) -> QueryBuilder<'static, Sqlite> {
+    let mut query = QueryBuilder::new(prefix);
+    query.push_tuples(ids, |mut b, id| {
+        b.push_bind(id.to_string());
+    });
+    query
 }
 
 /// Whether a `sqlite:` URL names an in-memory database rather than a file.
