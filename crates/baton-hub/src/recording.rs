@@ -94,7 +94,7 @@ impl Exchange {
         let writer = inner.writer.clone();
         let batch = self.into_batch();
         inner.background.spawn(async move {
-            if let Err(e) = writer.submit_batch(batch).await {
+            if let Err(e) = writer.defer_batch(batch).await {
                 tracing::error!(error = %e, "cannot queue conversation records");
             }
         });

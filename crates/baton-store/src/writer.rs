@@ -5,13 +5,17 @@
 //!
 //! A submitter that must know its messages are durable (before it
 //! acknowledges them to a client) awaits the returned [`Committed`]; one
-//! that need not, drops it.
+//! that need not, drops it. A submitter that will not wait at all says so
+//! with [`RecordWriter::defer_batch`]: the writer may then hold its records
+//! for up to [`WriterOptions::linger`] so that one commit (one fsync, one
+//! round of statements) covers several requests even at moderate rates.
 
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -29,13 +33,22 @@ pub struct WriterOptions {
     /// Records committed together at most. A submission is never split, so
     /// one larger than this is committed alone. At least 1.
     pub max_batch: usize,
+    /// How long a group made only of deferred submissions may wait for
+    /// more before it is committed. Zero commits at once. A submission
+    /// someone waits for ends the wait as soon as it is queued.
+    pub linger: Duration,
 }
 
 impl Default for WriterOptions {
+    /// Five milliseconds of linger: at 1,000 turns/s a commit holds about
+    /// five of them instead of one, which cuts the writer's statements,
+    /// fsyncs and thread wake-ups about five-fold, and costs no caller any
+    /// latency because nobody waits on a deferred submission.
     fn default() -> Self {
         WriterOptions {
             capacity: 1024,
             max_batch: 512,
+            linger: Duration::from_millis(5),
         }
     }
 }
@@ -46,6 +59,9 @@ type Outcome = Result<(), StoreError>;
 struct Job {
     batch: Batch,
     done: oneshot::Sender<Outcome>,
+    /// Whether someone waits for this commit, so no group holding it may
+    /// linger.
+    urgent: bool,
 }
 
 impl Job {
@@ -92,7 +108,7 @@ impl Future for Committed {
 impl RecordWriter {
     pub(crate) fn spawn(store: Store, options: WriterOptions) -> RecordWriter {
         let (sender, queue) = mpsc::channel(options.capacity.max(1));
-        let task = tokio::spawn(run(store, queue, options.max_batch.max(1)));
+        let task = tokio::spawn(run(store, queue, options));
         RecordWriter {
             shared: Arc::new(Shared {
                 sender: Mutex::new(Some(sender)),
@@ -111,6 +127,18 @@ impl RecordWriter {
     /// Like [`submit`](Self::submit), creating the batch's sessions in the
     /// same transaction (see [`Store::append`]).
     pub async fn submit_batch(&self, batch: Batch) -> Result<Committed, StoreError> {
+        self.enqueue(batch, true).await
+    }
+
+    /// Like [`submit_batch`](Self::submit_batch), for a submitter that
+    /// will not wait for the commit (the records are not acknowledged to
+    /// anyone): the writer may hold them for up to
+    /// [`WriterOptions::linger`] to commit them together with others.
+    pub async fn defer_batch(&self, batch: Batch) -> Result<Committed, StoreError> {
+        self.enqueue(batch, false).await
+    }
+
+    async fn enqueue(&self, batch: Batch, urgent: bool) -> Result<Committed, StoreError> {
         let (done, answer) = oneshot::channel();
         if batch.sessions.is_empty() && batch.messages.is_empty() {
             // Nothing to make durable; ignoring a dropped receiver is fine.
@@ -125,7 +153,11 @@ impl RecordWriter {
             .clone()
             .ok_or_else(closed)?;
         sender
-            .send(Job { batch, done })
+            .send(Job {
+                batch,
+                done,
+                urgent,
+            })
             .await
             .map_err(|_| closed())?;
         Ok(Committed { done: answer })
@@ -161,9 +193,11 @@ fn closed() -> StoreError {
 }
 
 /// The writer task: takes the next submission, adds whatever else is
-/// already queued up to `max_batch` records, commits, repeats; ends when
-/// the queue is closed and empty.
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+/// already queued up to `max_batch` records, lingers for more while nobody
+/// in the group is waiting, commits, repeats; ends when the queue is closed
+/// and empty.
+async fn run(store: Store, mut queue: mpsc::Receiver<Job>, options: WriterOptions) {
+    let max_batch = options.max_batch.max(1);
     let mut carried: Option<Job> = None;
     loop {
         let first = match carried.take() {
@@ -173,18 +207,56 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                 None => break,
             },
         };
-        let mut size = first.size();
-        let mut group = vec![first];
-        while size < max_batch {
+        let mut group = Group::new(first);
+        while group.size < max_batch {
             let Ok(job) = queue.try_recv() else { break };
-            if size + job.size() > max_batch {
-                carried = Some(job);
+            if let Some(extra) = group.add(job, max_batch) {
+                carried = Some(extra);
                 break;
             }
-            size += job.size();
-            group.push(job);
         }
-        commit(&store, group).await;
+        if carried.is_none() && !group.urgent && !options.linger.is_zero() {
+            let deadline = tokio::time::Instant::now() + options.linger;
+            while group.size < max_batch && !group.urgent {
+                let Ok(Some(job)) = tokio::time::timeout_at(deadline, queue.recv()).await else {
+                    break;
+                };
+                if let Some(extra) = group.add(job, max_batch) {
+                    carried = Some(extra);
+                    break;
+                }
+            }
+        }
+        commit(&store, group.jobs).await;
+    }
+}
+
+/// The submissions one commit will hold.
+struct Group {
+    jobs: Vec<Job>,
+    size: usize,
+    urgent: bool,
+}
+
+impl Group {
+    fn new(first: Job) -> Group {
+        Group {
+            size: first.size(),
+            urgent: first.urgent,
+            jobs: vec![first],
+        }
+    }
+
+    /// Adds `job` unless it would take the group past `max_batch`, in
+    /// which case it is handed back for the next group.
+    fn add(&mut self, job: Job, max_batch: usize) -> Option<Job> {
+        if self.size + job.size() > max_batch {
+            return Some(job);
+        }
+        self.size += job.size();
+        self.urgent |= job.urgent;
+        self.jobs.push(job);
+        None
     }
 }
 

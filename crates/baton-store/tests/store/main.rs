@@ -58,4 +58,5 @@ on_both_backends!(
     writer_isolates_a_failing_submission,
     writer_close_drains_and_refuses_more,
     writer_commits_survive_reopen,
+    writer_linger_ends_for_urgent_and_close,
 );

@@ -1,5 +1,7 @@
 //! The group-commit record writer.
 
+use std::time::Duration;
+
 use baton_store::{StoreError, WriterOptions};
 
 use crate::fixtures::{answer, message, session};
@@ -19,6 +21,7 @@ pub async fn writer_group_commits_concurrent_submitters(db: TestDb) {
     let writer = store.writer(WriterOptions {
         capacity: 4,
         max_batch: 16,
+        linger: Duration::from_millis(2),
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -120,6 +123,7 @@ pub async fn writer_close_drains_and_refuses_more(db: TestDb) {
     let writer = store.writer(WriterOptions {
         capacity: 1_000,
         max_batch: 7,
+        linger: Duration::ZERO,
     });
     let clone = writer.clone();
     let mut waited = Vec::new();
@@ -171,5 +175,52 @@ pub async fn writer_commits_survive_reopen(db: TestDb) {
 
     let store = db.open().await;
     assert_eq!(store.session_messages(s.id, 10).await.unwrap(), batch);
+    store.close().await;
+}
+
+/// Deferred submissions may wait for company, but never past someone who
+/// waits: an urgent submission ends the linger at once (here the linger is
+/// an hour, so only that can commit the group), and closing commits a
+/// lingering group too.
+pub async fn writer_linger_ends_for_urgent_and_close(db: TestDb) {
+    let store = db.open().await;
+    let s = session("desktop-1");
+    store.create_session(&s).await.unwrap();
+    let writer = store.writer(WriterOptions {
+        linger: Duration::from_secs(3_600),
+        ..WriterOptions::default()
+    });
+    let deferred = writer
+        .defer_batch(vec![message(&s, "deferred", 2_000)].into())
+        .await
+        .unwrap();
+    let urgent = writer
+        .submit(vec![answer(&s, "urgent", 2_001)])
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        urgent.await.unwrap();
+        deferred.await.unwrap();
+    })
+    .await
+    .expect("an urgent submission ends the linger");
+    let texts: Vec<String> = store
+        .session_messages(s.id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.message.text())
+        .collect();
+    assert_eq!(texts, ["deferred", "urgent"]);
+
+    let lingering = writer
+        .defer_batch(vec![message(&s, "last", 2_002)].into())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), writer.close())
+        .await
+        .expect("closing ends the linger");
+    lingering.await.unwrap();
+    assert_eq!(store.session_messages(s.id, 10).await.unwrap().len(), 3);
     store.close().await;
 }
