@@ -77,7 +77,9 @@ session_cpu_ticks() {
 # /proc/stat's "cpu" line, which on this VM's kernel misses most of the time
 # of short-running bursts (4 ticks where the processes themselves report 100).
 all_processes_cpu_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^.*) //' |
+    # A process that exits between the glob and the read makes cat fail;
+    # that must not end a `set -o pipefail` script.
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | sed 's/^.*) //' |
         awk '{total += $12 + $13 + $14 + $15} END {print total}'
 }
 
