@@ -48,6 +48,19 @@ uuid_id!(
     /// One message of a conversation.
     MessageId
 );
+uuid_id!(
+    /// One agent run: a goal pursued with tools until it ends.
+    RunId
+);
+uuid_id!(
+    /// One tool call of an agent run, as baton stored it (the model's own
+    /// call id is kept beside it).
+    ToolCallId
+);
+uuid_id!(
+    /// A question to a person: may this tool call run?
+    ApprovalId
+);
 
 /// A device, named by the device itself (`desktop-1`, `phone`): the seed's
 /// free-form `device_id`.

@@ -14,5 +14,5 @@ pub use chat::{
     StreamAccumulator, StreamEvent, ToolCall, ToolSpec, Usage,
 };
 pub use clock::{Hlc, HlcStamp, wall_millis};
-pub use ids::{DeviceId, MessageId, SessionId};
+pub use ids::{ApprovalId, DeviceId, MessageId, RunId, SessionId, ToolCallId};
 pub use model::{Capabilities, ModelId, ModelIdError, ModelInfo, Pricing};

@@ -14,11 +14,16 @@ mod error;
 mod postgres;
 mod records;
 mod rows;
+mod runs;
 mod sqlite;
 mod store;
 mod writer;
 
 pub use error::StoreError;
 pub use records::{Batch, DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
+pub use runs::{
+    AgentRun, Approval, ApprovalAnswer, ApprovalScope, ApprovalStatus, CallResult, CallState,
+    Intent, RunProgress, RunStatus, ToolCallRecord,
+};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
 pub use writer::{Committed, RecordWriter, WriterOptions};

@@ -220,7 +220,7 @@ fn unsigned_column(field: &str, value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::corrupt(format!("negative {field} {value}")))
 }
 
-fn check_text(field: &str, value: &str) -> Result<(), StoreError> {
+pub(crate) fn check_text(field: &str, value: &str) -> Result<(), StoreError> {
     if value.contains('\0') {
         Err(StoreError::InvalidInput(format!(
             "{field} must not contain NUL characters"

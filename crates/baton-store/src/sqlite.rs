@@ -117,6 +117,16 @@ impl SqliteStore {
         })
     }
 
+    /// The read-only pool, for queries.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    /// The one-connection pool every write goes through.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

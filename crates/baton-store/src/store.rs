@@ -51,11 +51,11 @@ impl fmt::Display for Backend {
 /// connections), so every request handler and worker can hold one.
 #[derive(Clone)]
 pub struct Store {
-    backend: Backends,
+    pub(crate) backend: Backends,
 }
 
 #[derive(Clone)]
-enum Backends {
+pub(crate) enum Backends {
     Sqlite(SqliteStore),
     Postgres(PgStore),
 }

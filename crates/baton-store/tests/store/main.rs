@@ -59,4 +59,7 @@ on_both_backends!(
     writer_close_drains_and_refuses_more,
     writer_commits_survive_reopen,
     writer_linger_ends_for_urgent_and_close,
+    runs_round_trip_and_end_once,
+    tool_call_intents_never_run_twice,
+    approvals_are_answered_once,
 );

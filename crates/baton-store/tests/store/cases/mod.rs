@@ -5,6 +5,7 @@ mod devices;
 mod history;
 mod lifecycle;
 mod messages;
+mod runs;
 mod sessions;
 mod writer;
 
@@ -12,5 +13,6 @@ pub use devices::*;
 pub use history::*;
 pub use lifecycle::*;
 pub use messages::*;
+pub use runs::*;
 pub use sessions::*;
 pub use writer::*;
