@@ -33,6 +33,9 @@ pub struct Global {
     /// Database URL, `sqlite://…` or `postgres://…` [env: BATON_DATABASE_URL].
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
+    /// The directory agent tools work in (default: the current directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +46,10 @@ pub enum Command {
     Chat(ChatArgs),
     /// List the models baton can route to.
     Models(ModelsArgs),
+    /// Run an agent toward a goal with tools, under the policy and sandbox.
+    Run(RunArgs),
+    /// Check what this machine offers baton: sandbox, store, providers, tools.
+    Doctor,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -73,6 +80,69 @@ pub struct ChatArgs {
     /// The device id to record this conversation under.
     #[arg(long)]
     pub device: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// What the run should achieve.
+    #[arg(long, short)]
+    pub goal: Option<String>,
+    /// Continue a run that stopped before it ended (finished tool calls are not repeated).
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "goal")]
+    pub resume: Option<String>,
+    /// `provider/model` or a unique bare name (default: `agent.model`).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// `ask` (default), `auto`, `plan` (read-only tools) or `chat` (no tools).
+    #[arg(long, value_parser = ["ask", "auto", "plan", "chat"])]
+    pub mode: Option<String>,
+    /// Model calls the run may make (default: `agent.max_steps`, 10).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_steps: Option<u32>,
+    /// Tokens the run may use.
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+    /// US dollars the run may spend.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Seconds the run may take.
+    #[arg(long, value_name = "SECS")]
+    pub max_time: Option<u64>,
+    /// Tools or rules allowed without asking: `search,read,run`, `shell(cargo test *)`.
+    #[arg(long, value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Words that deny any shell command holding them: `rm,del,format`.
+    #[arg(long, value_delimiter = ',')]
+    pub block: Vec<String>,
+    /// How tool calls travel: `auto`, `native` (tool-calling API) or `text` (`search: …` lines).
+    #[arg(long, value_enum)]
+    pub protocol: Option<ProtocolArg>,
+    /// Let `shell` and `run` reach the network.
+    #[arg(long)]
+    pub network: bool,
+    /// End as soon as the model stops calling tools, without asking it to check the goal.
+    #[arg(long)]
+    pub no_goal_check: bool,
+    /// The device id to record the run under.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProtocolArg {
+    Auto,
+    Native,
+    Text,
+}
+
+impl From<ProtocolArg> for baton_agent::Protocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Auto => baton_agent::Protocol::Auto,
+            ProtocolArg::Native => baton_agent::Protocol::Native,
+            ProtocolArg::Text => baton_agent::Protocol::Text,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -2,12 +2,17 @@
 //! gateway and hub, assembled the same way for the CLI and the server.
 
 use anyhow::Context;
+use baton_agent::{Agent, AgentParts, ToolContextFactory};
 use baton_config::{Config, EnvVars, LoadOptions, LogFormat};
 use baton_hub::{Hub, HubParts, MemoryLog};
 use baton_llm::Gateway;
+use baton_mcp::{McpClient, McpServerConfig};
+use baton_sandbox::Sandbox;
 use baton_store::{Store, WriterOptions};
+use baton_tools::{McpTool, Run, Shell, ToolContext, Toolbox};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::args::Global;
 
@@ -115,4 +120,94 @@ pub async fn hub(loaded: &Loaded) -> anyhow::Result<Hub> {
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// The agent service: the built-in tools, `shell` and `run` in the sandbox,
+/// the tools of every configured MCP server, and the policy configuration.
+/// A server that cannot be reached is reported and left out; the agent
+/// still starts.
+pub async fn agent(loaded: &Loaded, hub: &Hub, global: &Global) -> anyhow::Result<Agent> {
+    let sandbox = Arc::new(Sandbox::probe());
+    let isolation = sandbox.isolation();
+    let sandboxed = isolation.is_isolated();
+    if !sandboxed {
+        tracing::warn!(
+            %isolation,
+            "NO SANDBOX: shell and run will execute unconfined, and every such call will be asked"
+        );
+    }
+    let mut toolbox = Toolbox::builtin();
+    toolbox.register(Arc::new(Shell::new(sandbox.clone())))?;
+    toolbox.register(Arc::new(Run::new(sandbox)))?;
+    for server in mcp_servers(loaded)? {
+        match McpClient::connect(&server).await {
+            Ok(client) => {
+                for tool in McpTool::all(Arc::new(client)).await? {
+                    toolbox.register(Arc::new(tool))?;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(server = %server.name, %error, "MCP server unavailable; its tools are left out");
+            }
+        }
+    }
+    let workspace = match &global.workspace {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let tools: ToolContextFactory = Arc::new(move |workspace, limits, network| ToolContext {
+        workspace,
+        limits,
+        network,
+        allow_unsandboxed: !sandboxed,
+    });
+    Ok(Agent::new(AgentParts {
+        hub: hub.clone(),
+        toolbox: Arc::new(toolbox),
+        tools,
+        config: loaded.config.agent.clone(),
+        policy: loaded.config.policy.clone(),
+        default_workspace: workspace,
+        default_device: loaded.config.chat.default_device.clone(),
+        sandboxed,
+    }))
+}
+
+/// The configured MCP servers, checked: errors name the key and the file.
+pub fn mcp_servers(loaded: &Loaded) -> anyhow::Result<Vec<McpServerConfig>> {
+    let source = loaded
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the environment".into());
+    let mut servers = Vec::new();
+    for (i, entry) in loaded.config.mcp.servers.iter().enumerate() {
+        let key = format!("mcp.servers[{i}]");
+        let url = entry
+            .url
+            .as_deref()
+            .map(url::Url::parse)
+            .transpose()
+            .with_context(|| format!("key `{key}.url` in {source}: not a URL"))?;
+        let expose = |map: &std::collections::BTreeMap<String, baton_config::Secret>| {
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+                .collect()
+        };
+        let server = McpServerConfig {
+            name: entry.name.clone(),
+            command: entry.command.clone(),
+            args: entry.args.clone(),
+            env: expose(&entry.env),
+            cwd: entry.cwd.clone(),
+            url,
+            headers: expose(&entry.headers),
+            timeout_secs: entry.timeout_secs,
+        };
+        server
+            .validate()
+            .map_err(|e| anyhow::anyhow!("key `{key}` in {source}: {e}"))?;
+        servers.push(server);
+    }
+    Ok(servers)
 }

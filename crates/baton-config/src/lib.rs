@@ -17,5 +17,8 @@ pub use env_vars::EnvVars;
 pub use load::{ConfigError, LoadOptions, load};
 pub use paths::{default_config_path, default_data_dir};
 pub use providers::{GatewayConfig, ModelConfig, ProviderConfig, ProviderKind};
-pub use schema::{ChatConfig, Config, LogConfig, LogFormat, ServerConfig, StorageConfig};
+pub use schema::{
+    AgentConfig, ChatConfig, Config, LogConfig, LogFormat, McpConfig, McpServerEntry, PolicyConfig,
+    ServerConfig, StorageConfig,
+};
 pub use secret::Secret;

@@ -397,6 +397,48 @@ fn validate(c: &Config, path: Option<&Path>) -> Result<(), ConfigError> {
             "must be at least 1",
         ));
     }
+    validate_agent(&c.agent, path)?;
+    validate_policy(&c.policy, path)
+}
+
+/// The `[policy]` rules parse, so a typo stops baton at start rather than
+/// at an agent's first tool call.
+fn validate_policy(p: &crate::PolicyConfig, path: Option<&Path>) -> Result<(), ConfigError> {
+    let value = toml::Value::try_from(p).map_err(|e| invalid(path, "policy", e))?;
+    baton_policy::Rules::from_toml(&value, baton_policy::Source::User, "[policy]")
+        .map(|_| ())
+        .map_err(|e| invalid(path, "policy", e))
+}
+
+fn validate_agent(a: &crate::AgentConfig, path: Option<&Path>) -> Result<(), ConfigError> {
+    if !(1..=1_000).contains(&a.max_steps) {
+        return Err(invalid(path, "agent.max_steps", "must be 1 to 1000"));
+    }
+    if !(a.max_cost_usd.is_finite() && a.max_cost_usd > 0.0) {
+        return Err(invalid(
+            path,
+            "agent.max_cost_usd",
+            "must be a positive number",
+        ));
+    }
+    for (key, v) in [
+        ("agent.max_tokens", a.max_tokens),
+        ("agent.max_duration_secs", a.max_duration_secs),
+        ("agent.approval_wait_secs", a.approval_wait_secs),
+        ("agent.tool_timeout_secs", a.tool_timeout_secs),
+        ("agent.max_file_bytes", a.max_file_bytes),
+    ] {
+        if v == 0 {
+            return Err(invalid(path, key, "must be at least 1"));
+        }
+    }
+    if a.max_output_bytes < 1024 {
+        return Err(invalid(
+            path,
+            "agent.max_output_bytes",
+            "must be at least 1024",
+        ));
+    }
     Ok(())
 }
 

@@ -15,6 +15,9 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub chat: ChatConfig,
     pub log: LogConfig,
+    pub agent: AgentConfig,
+    pub policy: PolicyConfig,
+    pub mcp: McpConfig,
     pub providers: Vec<ProviderConfig>,
     /// Per-environment overlays (`[environments.production]`), each shaped
     /// like this whole file. Only the selected one is applied; all are
@@ -83,6 +86,94 @@ impl Default for ChatConfig {
             memory_log: true,
         }
     }
+}
+
+/// How agent runs (`baton run`, `POST /agent/run`) work by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Model for runs that name none.
+    pub model: Option<String>,
+    /// Steps a run may take unless it asks for fewer or more.
+    pub max_steps: u32,
+    /// Tokens (prompt + completion) a run may use.
+    pub max_tokens: u64,
+    /// US dollars a run may spend.
+    pub max_cost_usd: f64,
+    /// Wall-clock seconds a run may take.
+    pub max_duration_secs: u64,
+    /// How long a run waits for a person to answer an approval.
+    pub approval_wait_secs: u64,
+    /// Longest a single tool call may run.
+    pub tool_timeout_secs: u64,
+    /// Largest tool output shown to the model; the rest is cut with a note.
+    pub max_output_bytes: usize,
+    /// Largest file the file tools read or write.
+    pub max_file_bytes: u64,
+    /// Let `shell` and `run` reach the network.
+    pub network: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            model: None,
+            max_steps: 10,
+            max_tokens: 2_000_000,
+            max_cost_usd: 5.0,
+            max_duration_secs: 30 * 60,
+            approval_wait_secs: 600,
+            tool_timeout_secs: 30,
+            max_output_bytes: 64 * 1024,
+            max_file_bytes: 10 * 1024 * 1024,
+            network: false,
+        }
+    }
+}
+
+/// The user's own policy rules (`deny` → `ask` → `allow`, first match
+/// wins), applied to every run beside the built-in defaults and the
+/// project's `.baton/policy.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// `chat`, `plan`, `ask` (default) or `auto`.
+    pub mode: Option<String>,
+    pub allow: Vec<String>,
+    pub ask: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+/// MCP servers whose tools agent runs may use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// `[[mcp.servers]]`: each a `command` (stdio) or a `url` (streamable
+    /// HTTP); its tools appear to models as `name__tool` and to the policy
+    /// as `mcp(name.tool)`.
+    pub servers: Vec<McpServerEntry>,
+}
+
+/// One MCP server. `env` and `headers` values are secrets: `config check`
+/// shows them as `***`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerEntry {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
 }
 
 /// Diagnostics output.

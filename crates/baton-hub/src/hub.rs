@@ -63,6 +63,12 @@ impl Hub {
         &self.inner.memory_log
     }
 
+    /// The hub's hybrid logical clock, for stamping records written beside
+    /// the hub's own (agent transcripts).
+    pub fn clock(&self) -> &Hlc {
+        &self.inner.clock
+    }
+
     /// Finishes every pending recording, commits every queued record and
     /// syncs the memory log; called last, so that nothing is lost on exit.
     pub async fn shutdown(&self) {

@@ -16,3 +16,4 @@ pub use devices::DeviceReport;
 pub use error::HubError;
 pub use hub::{Hub, HubParts};
 pub use memory_log::{MemoryLog, MemoryLogEntry};
+pub use recording::rfc3339;

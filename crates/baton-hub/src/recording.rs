@@ -101,7 +101,8 @@ impl Exchange {
     }
 }
 
-pub(crate) fn rfc3339(millis: i64) -> String {
+/// A unix-millisecond time as RFC 3339 UTC text (empty if out of range).
+pub fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(|t| {

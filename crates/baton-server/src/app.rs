@@ -3,13 +3,14 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use baton_agent::Agent;
 use baton_config::Secret;
 use baton_hub::Hub;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::ApiError;
-use crate::routes::{health, hub, openai};
+use crate::routes::{agent, health, hub, openai};
 
 /// What the HTTP face needs beyond the hub.
 #[derive(Debug, Clone)]
@@ -23,14 +24,16 @@ pub struct ServerSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
+    pub agent: Agent,
     pub token: Option<Arc<Secret>>,
     pub started: Instant,
 }
 
-/// Builds the whole HTTP API over a hub.
-pub fn router(hub: Hub, settings: &ServerSettings) -> Router {
+/// Builds the whole HTTP API over the hub and agent services.
+pub fn router(hub: Hub, agent: Agent, settings: &ServerSettings) -> Router {
     let state = AppState {
         hub,
+        agent,
         token: settings.token.clone().map(Arc::new),
         started: Instant::now(),
     };
@@ -44,6 +47,12 @@ pub fn router(hub: Hub, settings: &ServerSettings) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{*id}", get(openai::get_model))
+        .route("/agent/run", post(agent::start_run))
+        .route("/agent/runs", get(agent::list_runs))
+        .route("/agent/runs/{id}", get(agent::get_run))
+        .route("/agent/runs/{id}/resume", post(agent::resume_run))
+        .route("/approvals", get(agent::pending_approvals))
+        .route("/approvals/{id}", post(agent::decide_approval))
         .route("/openapi.json", get(health::openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{health, hub, openai};
+use crate::routes::{agent, health, hub, openai};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,11 +13,14 @@ use crate::routes::{health, hub, openai};
         health::health, health::openapi_document,
         hub::chat, hub::chat_stream, hub::report_device, hub::device_state, hub::device_history,
         openai::chat_completions, openai::list_models, openai::get_model,
+        agent::start_run, agent::resume_run, agent::list_runs, agent::get_run,
+        agent::pending_approvals, agent::decide_approval,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "hub", description = "the seed hub API"),
          (name = "openai", description = "OpenAI-compatible API"),
+         (name = "agent", description = "agent runs and their approvals"),
          (name = "meta", description = "about this server")),
 )]
 struct ApiDoc;

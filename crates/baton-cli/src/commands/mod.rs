@@ -3,7 +3,9 @@
 
 mod chat;
 mod config;
+mod doctor;
 mod models;
+mod run;
 mod serve;
 
 use clap::CommandFactory;
@@ -17,6 +19,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&global, args).await,
         Command::Chat(args) => chat::run(&global, args).await,
         Command::Models(args) => models::run(&global, args).await,
+        Command::Run(args) => run::run(&global, args).await,
+        Command::Doctor => doctor::run(&global).await,
         Command::Config(ConfigCommand::Check) => config::check(&global),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());

@@ -28,7 +28,8 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         token: server.token.clone(),
         max_body_bytes: server.max_body_bytes,
     };
-    let app = baton_server::router(hub.clone(), &settings);
+    let agent = boot::agent(&loaded, &hub, global).await?;
+    let app = baton_server::router(hub.clone(), agent, &settings);
     tracing::info!(
         addr = %local,
         store = hub.store().backend().as_str(),

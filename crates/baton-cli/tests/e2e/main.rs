@@ -1,6 +1,7 @@
 //! End to end: the real `baton` binary, started as a user would, in front
 //! of the scripted model server, on SQLite and on PostgreSQL.
 
+mod agent;
 mod baton;
 mod cli;
 mod openai_sdk;

@@ -172,3 +172,33 @@ fn secrets_are_redacted_when_printed() {
     assert!(!dumped.contains("secret"), "{dumped}");
     assert!(!format!("{c:?}").contains("secret"));
 }
+
+#[test]
+fn policy_rules_and_agent_limits_are_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.toml");
+    std::fs::write(&path, "[policy]\nallow = [\"shell(git status\"]\n").unwrap();
+    let opts = LoadOptions {
+        file: Some(path.clone()),
+        ..LoadOptions::default()
+    };
+    let err = load(&opts, &EnvVars::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("`policy`") && err.contains("baton.toml"),
+        "{err}"
+    );
+
+    std::fs::write(&path, "[agent]\nmax_steps = 0\n").unwrap();
+    let err = load(&opts, &EnvVars::default()).unwrap_err().to_string();
+    assert!(err.contains("agent.max_steps"), "{err}");
+
+    std::fs::write(
+        &path,
+        "[policy]\nmode = \"auto\"\ndeny = [\"shell(git push *)\"]\n[[mcp.servers]]\nname = \"files\"\ncommand = \"mcp-files\"\nenv = { TOKEN = \"s3cret-value\" }\n",
+    )
+    .unwrap();
+    let (config, _) = load(&opts, &EnvVars::default()).unwrap();
+    assert_eq!(config.policy.mode.as_deref(), Some("auto"));
+    assert_eq!(config.mcp.servers[0].env["TOKEN"].expose(), "s3cret-value");
+    assert!(!toml::to_string(&config).unwrap().contains("s3cret-value"));
+}

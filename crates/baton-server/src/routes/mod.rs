@@ -1,5 +1,6 @@
 //! Route handlers, one module per API.
 
+pub mod agent;
 pub mod health;
 pub mod hub;
 pub mod openai;

@@ -1,12 +1,19 @@
 //! A running baton HTTP server over a fresh database and a scripted model
 //! server, for one test.
 
-use baton_config::{ChatConfig, GatewayConfig, ModelConfig, ProviderConfig, ProviderKind, Secret};
+use baton_agent::{Agent, AgentParts, ToolContextFactory};
+use baton_config::{
+    AgentConfig, ChatConfig, GatewayConfig, ModelConfig, PolicyConfig, ProviderConfig,
+    ProviderKind, Secret,
+};
 use baton_hub::{Hub, HubParts, MemoryLog};
 use baton_llm::Gateway;
+use baton_sandbox::Sandbox;
 use baton_store::{Store, WriterOptions};
 use baton_testkit::{ScriptedServer, TestDatabase};
+use baton_tools::{Run, Shell, ToolContext, Toolbox};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a test may change about the app.
@@ -15,6 +22,8 @@ pub struct Options {
     pub token: Option<String>,
     pub fallbacks: Vec<String>,
     pub max_body_bytes: Option<usize>,
+    /// The user's `[policy]` for agent runs.
+    pub policy: PolicyConfig,
 }
 
 pub struct TestApp {
@@ -23,6 +32,8 @@ pub struct TestApp {
     pub model_server: ScriptedServer,
     pub hub: Hub,
     pub data_dir: tempfile::TempDir,
+    /// Where agent runs work unless a request names another directory.
+    pub workspace: tempfile::TempDir,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -74,7 +85,9 @@ impl TestApp {
             token: options.token.map(Secret::new),
             max_body_bytes: options.max_body_bytes.unwrap_or(64 * 1024),
         };
-        let app = baton_server::router(hub.clone(), &settings);
+        let workspace = tempfile::tempdir().unwrap();
+        let agent = test_agent(&hub, workspace.path(), options.policy);
+        let app = baton_server::router(hub.clone(), agent, &settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -98,6 +111,7 @@ impl TestApp {
             model_server,
             hub,
             data_dir,
+            workspace,
             client: reqwest::Client::new(),
             stop: Some(stop),
             server: Some(server),
@@ -142,4 +156,37 @@ impl TestApp {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
+}
+
+/// The agent as `baton serve` builds it: the built-in tools, `shell` and
+/// `run` in the real sandbox, jailed in `workspace`.
+fn test_agent(hub: &Hub, workspace: &std::path::Path, policy: PolicyConfig) -> Agent {
+    let sandbox = Arc::new(Sandbox::probe());
+    let sandboxed = sandbox.isolation().is_isolated();
+    let mut toolbox = Toolbox::builtin();
+    toolbox
+        .register(Arc::new(Shell::new(sandbox.clone())))
+        .unwrap();
+    toolbox.register(Arc::new(Run::new(sandbox))).unwrap();
+    let tools: ToolContextFactory = Arc::new(move |workspace, limits, network| ToolContext {
+        workspace,
+        limits,
+        network,
+        allow_unsandboxed: !sandboxed,
+    });
+    Agent::new(AgentParts {
+        hub: hub.clone(),
+        toolbox: Arc::new(toolbox),
+        tools,
+        config: AgentConfig {
+            model: Some("scripted/scripted-small".into()),
+            approval_wait_secs: 20,
+            tool_timeout_secs: 10,
+            ..AgentConfig::default()
+        },
+        policy,
+        default_workspace: workspace.to_path_buf(),
+        default_device: "api-test".into(),
+        sandboxed,
+    })
 }

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use crate::app::TestApp;
 
+pub use crate::agent::*;
+
 /// Reads a whole SSE response into `(event name, data)` pairs.
 pub async fn sse(response: reqwest::Response) -> Vec<(String, String)> {
     use eventsource_stream::Eventsource;

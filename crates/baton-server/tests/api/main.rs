@@ -1,6 +1,7 @@
 //! The HTTP API end to end: a real server on a loopback port, in front of
 //! the scripted model server, on SQLite and on PostgreSQL.
 
+mod agent;
 mod app;
 mod cases;
 
@@ -47,6 +48,14 @@ on_both_backends!(
     models_are_listed,
     memory_log_gets_every_message,
     unknown_routes_and_methods_are_json_errors,
+    agent_uses_tools_and_completes,
+    agent_asks_and_http_answers,
+    agent_refuses_dangerous_calls_and_goes_on,
+    agent_stops_when_stuck,
+    agent_stops_at_max_steps,
+    agent_speaks_the_text_protocol,
+    agent_goal_check_keeps_it_going,
+    agent_refuses_bad_requests,
 );
 
 mod auth;

@@ -16,6 +16,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/chat/completions"),
     ("get", "/v1/models"),
     ("get", "/v1/models/{id}"),
+    ("post", "/agent/run"),
+    ("get", "/agent/runs"),
+    ("get", "/agent/runs/{id}"),
+    ("post", "/agent/runs/{id}/resume"),
+    ("get", "/approvals"),
+    ("post", "/approvals/{id}"),
 ];
 
 #[tokio::test]

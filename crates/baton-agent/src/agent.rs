@@ -1,0 +1,327 @@
+//! The agent service the faces call: start a run, resume one, list runs,
+//! answer approvals. The CLI's `baton run` and the HTTP `POST /agent/run`
+//! go through these same functions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_config::{AgentConfig, PolicyConfig};
+use baton_core::{DeviceId, RunId};
+use baton_hub::Hub;
+use baton_policy::{Mode, Policy, Rules, Source};
+use baton_store::{AgentRun, RunStatus, ToolCallRecord};
+use baton_tools::{Limits, ToolContext, Toolbox, Workspace};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::approvals::Approvals;
+use crate::budget::Budgets;
+use crate::error::AgentError;
+use crate::events::AgentEvent;
+use crate::runner::{Run, RunParts, RunSummary};
+use crate::spec::{Protocol, RunSpec};
+
+/// What a face asks for; unset fields take the configuration's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// What the run should achieve.
+    pub goal: String,
+    /// Directory the tools are jailed in; the server's workspace if unset.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub workspace: Option<PathBuf>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `chat`, `plan`, `ask` or `auto`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub max_steps: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    #[serde(default)]
+    pub max_duration_secs: Option<u64>,
+    /// Tools (or rules) allowed without asking, e.g. `search`, `shell(cargo test *)`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Words that deny any shell command holding them, e.g. `rm`.
+    #[serde(default)]
+    pub block: Vec<String>,
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    /// Let `shell` and `run` reach the network (the policy may still ask).
+    #[serde(default)]
+    pub network: Option<bool>,
+    #[serde(default)]
+    pub goal_check: Option<bool>,
+    #[serde(default)]
+    pub device_id: Option<String>,
+    /// The run this one works for; its policy bounds this one's.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub parent: Option<RunId>,
+}
+
+/// What the agent is built from.
+pub struct AgentParts {
+    pub hub: Hub,
+    /// The tools every run gets (built-ins, the sandboxed executors, MCP).
+    pub toolbox: Arc<Toolbox>,
+    /// How the exec tools run commands, shared by all runs.
+    pub tools: ToolContextFactory,
+    pub config: AgentConfig,
+    pub policy: PolicyConfig,
+    /// Where a request that names no workspace works.
+    pub default_workspace: PathBuf,
+    pub default_device: String,
+    /// Whether `shell` and `run` execute under OS isolation. Without it,
+    /// every such call is asked, whatever the rules allow.
+    pub sandboxed: bool,
+}
+
+/// Builds each run's tool context from its workspace, so that every run
+/// shares the sandbox but is jailed in its own directory.
+pub type ToolContextFactory = Arc<dyn Fn(Workspace, Limits, bool) -> ToolContext + Send + Sync>;
+
+/// A started run: its id, its live events, and its end.
+pub struct RunHandle {
+    pub run_id: RunId,
+    pub events: mpsc::UnboundedReceiver<AgentEvent>,
+    pub done: JoinHandle<Result<RunSummary, AgentError>>,
+}
+
+/// The agent service; clones share it.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<AgentParts>,
+    approvals: Approvals,
+}
+
+impl Agent {
+    pub fn new(parts: AgentParts) -> Agent {
+        let approvals = Approvals::new(parts.hub.store().clone());
+        Agent {
+            inner: Arc::new(parts),
+            approvals,
+        }
+    }
+
+    pub fn approvals(&self) -> &Approvals {
+        &self.approvals
+    }
+
+    /// The request with every default filled in and checked.
+    pub fn spec(&self, request: RunRequest) -> Result<RunSpec, AgentError> {
+        let c = &self.inner.config;
+        if request.goal.trim().is_empty() {
+            return Err(AgentError::Invalid("the goal is empty".into()));
+        }
+        let model = request.model.or_else(|| c.model.clone()).ok_or_else(|| {
+            AgentError::Invalid(
+                "no model: pass one or set `agent.model` in the configuration".into(),
+            )
+        })?;
+        let mode = request.mode;
+        if let Some(mode) = &mode
+            && Mode::from_name(mode).is_none()
+        {
+            return Err(AgentError::Invalid(format!(
+                "mode {mode:?} is not one of chat, plan, ask, auto"
+            )));
+        }
+        let budgets = Budgets {
+            max_steps: request.max_steps.unwrap_or(c.max_steps),
+            max_tokens: request.max_tokens.unwrap_or(c.max_tokens),
+            max_cost_usd: request.max_cost_usd.unwrap_or(c.max_cost_usd),
+            max_duration: Duration::from_secs(
+                request.max_duration_secs.unwrap_or(c.max_duration_secs),
+            ),
+        };
+        budgets.validate().map_err(AgentError::Invalid)?;
+        let device = request
+            .device_id
+            .unwrap_or_else(|| self.inner.default_device.clone());
+        let device_id = DeviceId::parse(&device).map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let workspace = request
+            .workspace
+            .unwrap_or_else(|| self.inner.default_workspace.clone());
+        let spec = RunSpec {
+            goal: request.goal,
+            model,
+            workspace,
+            mode,
+            budgets,
+            allow: request.allow,
+            block: request.block,
+            protocol: request.protocol.unwrap_or_default(),
+            network: request.network.unwrap_or(c.network),
+            goal_check: request.goal_check.unwrap_or(true),
+            device_id,
+            parent: request.parent,
+        };
+        // Fail now, not at the first tool call, on rules that do not parse.
+        Rules::from_flags(&spec.allow, &spec.block)
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        Ok(spec)
+    }
+
+    /// Starts a run in the background; its events come through the handle.
+    pub async fn start(&self, request: RunRequest) -> Result<RunHandle, AgentError> {
+        let spec = self.spec(request)?;
+        let (events, receiver) = mpsc::unbounded_channel();
+        let parts = self.parts(&spec, events).await?;
+        let model = self
+            .inner
+            .hub
+            .gateway()
+            .resolve(&spec.model)
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let run = Run::create(parts, spec, model).await?;
+        let run_id = run.id();
+        Ok(RunHandle {
+            run_id,
+            events: receiver,
+            done: tokio::spawn(run.drive()),
+        })
+    }
+
+    /// Continues a run that stopped before it ended (baton was killed or
+    /// restarted). Finished calls are not run again.
+    pub async fn resume(&self, id: RunId) -> Result<RunHandle, AgentError> {
+        let store = self.inner.hub.store();
+        let record = store
+            .run(id)
+            .await?
+            .ok_or_else(|| AgentError::NotFound(id.to_string()))?;
+        if record.status != RunStatus::Running {
+            return Err(AgentError::Conflict(format!(
+                "run {id} has already ended ({})",
+                record.status.as_str()
+            )));
+        }
+        let spec: RunSpec = serde_json::from_value(record.spec.clone())
+            .map_err(|e| AgentError::Invalid(format!("the stored run spec does not parse: {e}")))?;
+        let (events, receiver) = mpsc::unbounded_channel();
+        let parts = self.parts(&spec, events).await?;
+        let model = self
+            .inner
+            .hub
+            .gateway()
+            .resolve(&record.model)
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let run = Run::resume(parts, record, spec, model).await?;
+        Ok(RunHandle {
+            run_id: id,
+            events: receiver,
+            done: tokio::spawn(run.drive()),
+        })
+    }
+
+    pub async fn run(&self, id: RunId) -> Result<(AgentRun, Vec<ToolCallRecord>), AgentError> {
+        let store = self.inner.hub.store();
+        let run = store
+            .run(id)
+            .await?
+            .ok_or_else(|| AgentError::NotFound(id.to_string()))?;
+        let calls = store.tool_calls(id).await?;
+        Ok((run, calls))
+    }
+
+    pub async fn runs(
+        &self,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> Result<Vec<AgentRun>, AgentError> {
+        Ok(self.inner.hub.store().runs(status, limit).await?)
+    }
+
+    /// What one run works with: its jailed tool context and its policy.
+    async fn parts(
+        &self,
+        spec: &RunSpec,
+        events: mpsc::UnboundedSender<AgentEvent>,
+    ) -> Result<RunParts, AgentError> {
+        let workspace = Workspace::open(&spec.workspace)
+            .map_err(|e| AgentError::Invalid(format!("workspace: {e}")))?;
+        let policy = self.policy(spec, workspace.root()).await?;
+        let c = &self.inner.config;
+        let limits = Limits {
+            timeout: Duration::from_secs(c.tool_timeout_secs),
+            max_output_bytes: c.max_output_bytes,
+            max_file_bytes: c.max_file_bytes,
+            ..Limits::default()
+        };
+        Ok(RunParts {
+            hub: self.inner.hub.clone(),
+            approvals: self.approvals.clone(),
+            toolbox: self.inner.toolbox.clone(),
+            policy,
+            tools: (self.inner.tools)(workspace, limits, spec.network),
+            approval_wait: Duration::from_secs(c.approval_wait_secs),
+            events,
+        })
+    }
+
+    /// The run's `--allow`/`--block` rules, with its mode when the person
+    /// chose one.
+    fn flag_rules(&self, spec: &RunSpec) -> Result<Rules, AgentError> {
+        let mut rules = Rules::from_flags(&spec.allow, &spec.block)
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        if let Some(mode) = spec.mode.as_deref().and_then(Mode::from_name) {
+            rules = rules.with_mode(mode);
+        }
+        Ok(rules)
+    }
+
+    /// The run's policy: built-in defaults, the user's `[policy]`, the
+    /// project's `.baton/policy.toml`, the run's flags and the workspace's
+    /// remembered approvals; then bounded by the parent run's policy, if
+    /// any, so a sub-agent never gets more than its parent.
+    async fn policy(&self, spec: &RunSpec, workspace: &Path) -> Result<Policy, AgentError> {
+        let invalid = |e: baton_policy::LayerError| AgentError::Invalid(e.to_string());
+        let mut policy = Policy::new(Mode::Ask);
+        let user = toml::Value::try_from(&self.inner.policy)
+            .map_err(|e| AgentError::Invalid(format!("user policy: {e}")))?;
+        policy.add(Rules::from_toml(&user, Source::User, "user config [policy]").map_err(invalid)?);
+        if let Some(project) = Rules::load_project(workspace).map_err(invalid)? {
+            policy.add(project);
+        }
+        if !self.inner.sandboxed {
+            let mut unconfined = Rules::new(Source::Default);
+            for tool in ["shell", "run"] {
+                let rule = baton_policy::Rule::parse(tool)
+                    .map_err(|e| AgentError::Invalid(e.to_string()))?;
+                unconfined = unconfined.with_rule(baton_policy::Decision::Ask, rule);
+            }
+            policy.add(unconfined);
+        }
+        policy.add(self.flag_rules(spec)?);
+        let workspace_key = workspace.display().to_string();
+        for rule in self.inner.hub.store().grants(&workspace_key).await? {
+            if let Err(error) = policy.restore_approval(&rule) {
+                tracing::warn!(%rule, %error, "a remembered approval no longer applies");
+            }
+        }
+        if let Some(parent) = spec.parent {
+            let record = self
+                .inner
+                .hub
+                .store()
+                .run(parent)
+                .await?
+                .ok_or_else(|| AgentError::NotFound(format!("parent run {parent}")))?;
+            let parent_spec: RunSpec = serde_json::from_value(record.spec).map_err(|e| {
+                AgentError::Invalid(format!("the parent's stored spec does not parse: {e}"))
+            })?;
+            let parent_policy =
+                Box::pin(self.policy(&parent_spec, Path::new(&record.workspace))).await?;
+            policy = parent_policy.child(Some(&self.flag_rules(spec)?));
+        }
+        Ok(policy)
+    }
+}

@@ -1,0 +1,330 @@
+//! Agent runs over the HTTP API: real tools in a real workspace, the real
+//! sandbox, the policy, approvals answered over HTTP, against the scripted
+//! model server.
+
+use baton_testkit::Step;
+use serde_json::{Value, json};
+
+use crate::app::TestApp;
+use crate::cases::sse;
+
+/// The goal check's answer.
+fn goal_met() -> Step {
+    Step::text(r#"{"met": true, "reason": "the work shown does it"}"#)
+}
+
+/// Starts a run and reads its whole event stream.
+async fn run(app: &TestApp, request: Value) -> Vec<(String, Value)> {
+    let response = app
+        .client
+        .post(app.url("/agent/run"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    sse(response)
+        .await
+        .into_iter()
+        .map(|(name, data)| (name, serde_json::from_str(&data).unwrap()))
+        .collect()
+}
+
+fn finished(events: &[(String, Value)]) -> &Value {
+    let (name, data) = events.last().expect("events");
+    assert_eq!(name, "finished", "{events:#?}");
+    data
+}
+
+fn named<'a>(events: &'a [(String, Value)], name: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+pub async fn agent_uses_tools_and_completes(app: TestApp) {
+    std::fs::write(app.workspace.path().join("notes.txt"), "hello baton\n").unwrap();
+    app.model_server
+        .push(Step::tool_call("read", json!({"path": "notes.txt"})).usage(100, 10));
+    app.model_server.push(Step::tool_call(
+        "shell",
+        json!({"command": "cat notes.txt | wc -c"}),
+    ));
+    app.model_server
+        .push(Step::text("notes.txt holds 12 bytes.").usage(200, 8));
+    app.model_server.push(goal_met());
+
+    let events = run(
+        &app,
+        json!({"goal": "Count the bytes of notes.txt", "mode": "auto"}),
+    )
+    .await;
+    let end = finished(&events);
+    assert_eq!(end["status"], "completed", "{events:#?}");
+    assert_eq!(end["steps"], 3);
+    assert_eq!(end["answer"], "notes.txt holds 12 bytes.");
+    let results = named(&events, "tool_result");
+    assert_eq!(results.len(), 2, "{events:#?}");
+    assert!(results.iter().all(|r| r["state"] == "done"), "{results:#?}");
+
+    // What the tools returned reached the model.
+    let requests = app.model_server.requests();
+    let second = requests[1].body["messages"].to_string();
+    assert!(second.contains("hello baton"), "{second}");
+    let third = requests[2].body["messages"].to_string();
+    assert!(third.contains("exit 0") && third.contains("12"), "{third}");
+
+    // The run, its calls and the session log are kept.
+    let run_id = end["run_id"].as_str().unwrap();
+    let (status, detail) = app.get_json(&format!("/agent/runs/{run_id}")).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["run"]["status"], "completed");
+    assert_eq!(detail["tool_calls"].as_array().unwrap().len(), 2);
+    assert!(
+        detail["run"]["prompt_tokens"].as_i64().unwrap() >= 300,
+        "{detail}"
+    );
+    let log = std::fs::read_to_string(app.workspace.path().join("SESSION_LOG.md")).unwrap();
+    assert!(
+        log.contains("## Session:") && log.contains("Count the bytes"),
+        "{log}"
+    );
+    assert!(
+        log.contains("### Work Accomplished\n- read `notes.txt`"),
+        "{log}"
+    );
+    app.stop().await;
+}
+
+pub async fn agent_asks_and_http_answers(app: TestApp) {
+    app.model_server.push(Step::tool_call(
+        "write",
+        json!({"path": "allowed.txt", "content": "yes\n"}),
+    ));
+    app.model_server.push(Step::tool_call(
+        "write",
+        json!({"path": "denied.txt", "content": "no\n"}),
+    ));
+    app.model_server
+        .push(Step::text("Wrote what I was allowed to."));
+    app.model_server.push(goal_met());
+
+    let client = app.client.clone();
+    let url = app.url("/agent/run");
+    let stream = tokio::spawn(async move {
+        let response = client
+            .post(url)
+            .json(&json!({"goal": "write two files", "mode": "ask"}))
+            .send()
+            .await
+            .unwrap();
+        sse(response).await
+    });
+    for decision in ["allow_once", "deny"] {
+        let approval = loop {
+            let (status, body) = app.get_json("/approvals").await;
+            assert_eq!(status, 200, "{body}");
+            if let Some(first) = body["approvals"].as_array().unwrap().first() {
+                break first.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(approval["tool"], "write");
+        assert_eq!(approval["status"], "pending");
+        let id = approval["id"].as_str().unwrap();
+        let (status, answered) = app
+            .post_json(&format!("/approvals/{id}"), json!({"decision": decision}))
+            .await;
+        assert_eq!(status, 200, "{answered}");
+        let (status, again) = app
+            .post_json(&format!("/approvals/{id}"), json!({"decision": "deny"}))
+            .await;
+        assert_eq!(status, 409, "the first answer wins: {again}");
+    }
+    let events: Vec<(String, Value)> = stream
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(n, d)| (n, serde_json::from_str(&d).unwrap()))
+        .collect();
+    assert_eq!(finished(&events)["status"], "completed", "{events:#?}");
+    assert!(app.workspace.path().join("allowed.txt").exists());
+    assert!(!app.workspace.path().join("denied.txt").exists());
+    let blocked = named(&events, "blocked");
+    assert_eq!(blocked.len(), 1, "{events:#?}");
+    assert!(blocked[0]["reason"].as_str().unwrap().contains("denied"));
+    assert_eq!(named(&events, "approval_requested").len(), 2);
+
+    let (status, bad) = app
+        .post_json("/approvals/not-a-uuid", json!({"decision": "allow_once"}))
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    app.stop().await;
+}
+
+pub async fn agent_refuses_dangerous_calls_and_goes_on(app: TestApp) {
+    std::fs::write(app.workspace.path().join("keep.txt"), "keep").unwrap();
+    app.model_server
+        .push(Step::tool_call("shell", json!({"command": "rm -rf /"})));
+    app.model_server
+        .push(Step::tool_call("read", json!({"path": "../../etc/passwd"})));
+    app.model_server.push(Step::text("I will not do that."));
+    app.model_server.push(goal_met());
+    let events = run(&app, json!({"goal": "clean up", "mode": "auto"})).await;
+    assert_eq!(finished(&events)["status"], "completed");
+    // Both are refused by the policy before any tool runs; the jail would
+    // have refused the second too.
+    let blocked = named(&events, "blocked");
+    assert_eq!(blocked.len(), 2, "{events:#?}");
+    assert!(blocked.iter().all(|b| {
+        b["reason"]
+            .as_str()
+            .unwrap()
+            .contains("denied by default rule")
+    }));
+    assert!(
+        blocked[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside the workspace")
+    );
+    let results = named(&events, "tool_result");
+    assert!(
+        results.iter().all(|r| r["state"] == "refused"),
+        "{results:#?}"
+    );
+    assert!(app.workspace.path().join("keep.txt").exists());
+    // The model was told why each call failed.
+    let told = app.model_server.requests()[2].body["messages"].to_string();
+    assert!(
+        told.contains("refused") && told.contains("outside"),
+        "{told}"
+    );
+    app.stop().await;
+}
+
+pub async fn agent_stops_when_stuck(app: TestApp) {
+    std::fs::write(app.workspace.path().join("a.txt"), "same").unwrap();
+    for _ in 0..6 {
+        app.model_server
+            .push(Step::tool_call("read", json!({"path": "a.txt"})));
+    }
+    let events = run(&app, json!({"goal": "loop", "mode": "auto"})).await;
+    let end = finished(&events);
+    assert_eq!(end["status"], "stuck", "{events:#?}");
+    assert_eq!(end["steps"], 4);
+    assert!(end["reason"].as_str().unwrap().contains("4 times"));
+    app.stop().await;
+}
+
+pub async fn agent_stops_at_max_steps(app: TestApp) {
+    for i in 0..3 {
+        app.model_server.push(Step::tool_call(
+            "list",
+            json!({"path": ".", "recursive": i % 2 == 0}),
+        ));
+    }
+    let events = run(
+        &app,
+        json!({"goal": "wander", "mode": "auto", "max_steps": 2}),
+    )
+    .await;
+    let end = finished(&events);
+    assert_eq!(end["status"], "max_steps_reached", "{events:#?}");
+    assert_eq!(end["steps"], 2);
+    let (status, runs) = app.get_json("/agent/runs?status=max_steps_reached").await;
+    assert_eq!(status, 200);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+pub async fn agent_speaks_the_text_protocol(app: TestApp) {
+    std::fs::write(app.workspace.path().join("todo.md"), "- ship it\n").unwrap();
+    app.model_server
+        .push(Step::text("Let me look first.\nread: todo.md\n"));
+    app.model_server
+        .push(Step::text("write: done.md\n```\n- shipped\n```\n"));
+    app.model_server
+        .push(Step::text("Both files are in place."));
+    app.model_server.push(goal_met());
+    let events = run(
+        &app,
+        json!({"goal": "mark the todo done", "mode": "auto", "protocol": "text"}),
+    )
+    .await;
+    assert_eq!(finished(&events)["status"], "completed", "{events:#?}");
+    assert_eq!(
+        std::fs::read_to_string(app.workspace.path().join("done.md")).unwrap(),
+        "- shipped\n"
+    );
+    let first = &app.model_server.requests()[0].body;
+    assert!(first.get("tools").is_none(), "no native tools: {first}");
+    assert!(first["messages"].to_string().contains("search: <regex>"));
+    let told = app.model_server.requests()[1].body["messages"].to_string();
+    assert!(
+        told.contains("Tool results") && told.contains("ship it"),
+        "{told}"
+    );
+    app.stop().await;
+}
+
+pub async fn agent_goal_check_keeps_it_going(app: TestApp) {
+    app.model_server.push(Step::text("Done, I think."));
+    app.model_server.push(Step::text(
+        r#"{"met": false, "reason": "nothing was written"}"#,
+    ));
+    app.model_server.push(Step::tool_call(
+        "write",
+        json!({"path": "result.txt", "content": "42\n"}),
+    ));
+    app.model_server
+        .push(Step::text("Now result.txt holds 42."));
+    app.model_server.push(goal_met());
+    let events = run(
+        &app,
+        json!({"goal": "write 42 to result.txt", "mode": "auto"}),
+    )
+    .await;
+    assert_eq!(finished(&events)["status"], "completed", "{events:#?}");
+    let notes = named(&events, "note");
+    assert!(
+        notes.iter().any(|n| n["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was written")),
+        "{notes:#?}"
+    );
+    assert!(app.workspace.path().join("result.txt").exists());
+    app.stop().await;
+}
+
+pub async fn agent_refuses_bad_requests(app: TestApp) {
+    for (body, needle) in [
+        (json!({"goal": ""}), "goal"),
+        (json!({"goal": "x", "mode": "yolo"}), "mode"),
+        (json!({"goal": "x", "max_steps": 0}), "max_steps"),
+        (
+            json!({"goal": "x", "workspace": "/definitely/not/here"}),
+            "workspace",
+        ),
+        (
+            json!({"goal": "x", "allow": ["shell(git status"]}),
+            "shell(git status",
+        ),
+        (json!({"goal": "x", "surprise": 1}), "surprise"),
+    ] {
+        let (status, error) = app.post_json("/agent/run", body.clone()).await;
+        assert_eq!(status, 400, "{body} → {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body} → {message}");
+    }
+    let (status, _) = app
+        .get_json("/agent/runs/01a2b3c4-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app.get_json("/agent/runs?status=bogus").await;
+    assert_eq!(status, 400);
+    app.stop().await;
+}

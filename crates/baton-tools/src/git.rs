@@ -1,0 +1,483 @@
+//! `git`: status, diff, log, add, commit and branch through the `git`
+//! binary. The argument list is fixed per subcommand, model text never lands
+//! where git would read it as an option (`--` before paths, validated branch
+//! names), paths pass the jail, and git runs without a pager, prompts,
+//! system config, hooks or external diff programs, under a time limit and
+//! with its output capped.
+
+use std::ffi::OsString;
+use std::process::Stdio;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use crate::error::ToolError;
+use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args};
+use crate::workspace::Workspace;
+
+const NAME: &str = "git";
+/// Most commits `log` shows.
+pub const MAX_LOG_COUNT: usize = 100;
+const DEFAULT_LOG_COUNT: usize = 20;
+/// Most paths one `add` names.
+pub const MAX_ADD_PATHS: usize = 100;
+/// Longest commit message, in bytes.
+pub const MAX_COMMIT_MESSAGE_BYTES: usize = 64 * 1024;
+/// Longest branch name, in bytes.
+pub const MAX_BRANCH_NAME_BYTES: usize = 255;
+/// How much of git's error output is kept for the message.
+const MAX_STDERR_BYTES: usize = 16 * 1024;
+
+/// Uses git in the workspace's repository.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct GitTool;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+enum GitArgs {
+    Status {},
+    Diff {
+        #[serde(default)]
+        staged: bool,
+        path: Option<String>,
+    },
+    Log {
+        max_count: Option<usize>,
+        path: Option<String>,
+    },
+    Add {
+        paths: Vec<String>,
+    },
+    Commit {
+        message: String,
+    },
+    Branch {
+        create: Option<String>,
+    },
+}
+
+impl GitArgs {
+    fn command(&self) -> &'static str {
+        match self {
+            GitArgs::Status {} => "status",
+            GitArgs::Diff { .. } => "diff",
+            GitArgs::Log { .. } => "log",
+            GitArgs::Add { .. } => "add",
+            GitArgs::Commit { .. } => "commit",
+            GitArgs::Branch { .. } => "branch",
+        }
+    }
+}
+
+/// Checks `name` as `git check-ref-format --branch` would, so it can be
+/// passed to `git branch` without being mistaken for an option.
+pub fn check_branch_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("`{name}` is not a valid branch name: {why}"));
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > MAX_BRANCH_NAME_BYTES {
+        return bad("it is longer than 255 bytes");
+    }
+    if name.starts_with('-') {
+        return bad("it starts with `-`");
+    }
+    if name == "@" || name == "HEAD" {
+        return bad("it is reserved");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_ascii_control() || " ~^:?*[\\".contains(*c))
+    {
+        return bad(&format!("it contains {c:?}"));
+    }
+    if name.contains("..") || name.contains("@{") || name.contains("//") {
+        return bad("it contains `..`, `@{` or `//`");
+    }
+    if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') {
+        return bad("it starts or ends with `/`, or ends with `.`");
+    }
+    if name
+        .split('/')
+        .any(|part| part.starts_with('.') || part.ends_with(".lock"))
+    {
+        return bad("a part starts with `.` or ends with `.lock`");
+    }
+    Ok(())
+}
+
+/// A path argument for git: through the jail, workspace-relative, never in `.git`.
+fn jailed_path(ws: &Workspace, raw: &str) -> Result<OsString, ToolError> {
+    let relative = match ws.resolve_existing(raw) {
+        Ok(canonical) => canonical
+            .strip_prefix(ws.root())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default(),
+        // A deleted file can still be added (to stage its removal).
+        Err(ToolError::NotFound { .. }) => ws.resolve_for_write(raw)?.relative,
+        Err(e) => return Err(e),
+    };
+    if relative.iter().any(|c| c.eq_ignore_ascii_case(".git")) {
+        return Err(ToolError::OutsideWorkspace {
+            path: raw.to_owned(),
+            reason: "paths inside `.git/` are not allowed".into(),
+        });
+    }
+    Ok(if relative.as_os_str().is_empty() {
+        OsString::from(".")
+    } else {
+        relative.into_os_string()
+    })
+}
+
+/// The fixed argument list for one call.
+fn git_argv(args: &GitArgs, ws: &Workspace) -> Result<Vec<OsString>, ToolError> {
+    let mut argv: Vec<OsString> = Vec::new();
+    let mut push = |items: &[&str]| argv.extend(items.iter().map(OsString::from));
+    match args {
+        GitArgs::Status {} => push(&["status", "--short", "--branch", "--untracked-files=normal"]),
+        GitArgs::Diff { staged, path } => {
+            push(&[
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--stat",
+                "--patch",
+            ]);
+            if *staged {
+                push(&["--staged"]);
+            }
+            if let Some(path) = path {
+                let path = jailed_path(ws, path)?;
+                argv.push("--".into());
+                argv.push(path);
+            }
+        }
+        GitArgs::Log { max_count, path } => {
+            let count = max_count.unwrap_or(DEFAULT_LOG_COUNT);
+            if !(1..=MAX_LOG_COUNT).contains(&count) {
+                return Err(ToolError::invalid(
+                    NAME,
+                    format!("max_count must be 1 to {MAX_LOG_COUNT}, not {count}"),
+                ));
+            }
+            push(&[
+                "log",
+                "--no-color",
+                "--date=short",
+                "--format=%h %ad %an: %s",
+            ]);
+            argv.push(format!("--max-count={count}").into());
+            if let Some(path) = path {
+                let path = jailed_path(ws, path)?;
+                argv.push("--".into());
+                argv.push(path);
+            }
+        }
+        GitArgs::Add { paths } => {
+            if paths.is_empty() {
+                return Err(ToolError::invalid(NAME, "add needs at least one path"));
+            }
+            if paths.len() > MAX_ADD_PATHS {
+                return Err(ToolError::invalid(
+                    NAME,
+                    format!(
+                        "add takes at most {MAX_ADD_PATHS} paths, not {}",
+                        paths.len()
+                    ),
+                ));
+            }
+            let jailed = paths
+                .iter()
+                .map(|p| jailed_path(ws, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            push(&["add", "--"]);
+            argv.extend(jailed);
+        }
+        GitArgs::Commit { message } => {
+            if message.trim().is_empty() {
+                return Err(ToolError::invalid(NAME, "the commit message is empty"));
+            }
+            if message.len() > MAX_COMMIT_MESSAGE_BYTES {
+                return Err(ToolError::invalid(
+                    NAME,
+                    format!("the commit message is longer than {MAX_COMMIT_MESSAGE_BYTES} bytes"),
+                ));
+            }
+            push(&["commit", "--no-edit", "--cleanup=strip"]);
+            // `--message=` keeps a message starting with `-` a value, not an option.
+            argv.push(format!("--message={message}").into());
+        }
+        GitArgs::Branch { create: None } => push(&["branch", "--list", "--no-color"]),
+        GitArgs::Branch { create: Some(name) } => {
+            check_branch_name(name).map_err(|message| ToolError::invalid(NAME, message))?;
+            push(&["branch", name]);
+        }
+    }
+    Ok(argv)
+}
+
+/// Reads `reader` to its end, keeping at most `cap` bytes (the rest is
+/// drained so the child never blocks on a full pipe).
+async fn read_capped(
+    mut reader: impl AsyncRead + Unpin,
+    cap: usize,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut cut = false;
+    loop {
+        let n = reader.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok((kept, cut));
+        }
+        let room = cap.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
+        cut |= n > room;
+    }
+}
+
+/// What a finished git process printed.
+struct GitRun {
+    success: bool,
+    stdout: String,
+    stdout_cut: bool,
+    stderr: String,
+}
+
+async fn run_git(argv: Vec<OsString>, ctx: &ToolContext) -> Result<GitRun, ToolError> {
+    let mut command = Command::new("git");
+    command
+        .arg("-C")
+        .arg(ctx.workspace.root())
+        .args([
+            "--no-pager",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.fsmonitor=false",
+        ])
+        .args(["-c", "color.ui=false", "-c", "core.quotePath=false"])
+        .args(&argv)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_PAGER", "cat")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_EDITOR", "true")
+        .env("LC_ALL", "C");
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_EXTERNAL_DIFF",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_NAMESPACE",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ToolError::Failed("the `git` program is not installed or not on PATH".into())
+        } else {
+            ToolError::Failed(format!("could not start git: {e}"))
+        }
+    })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let max_output = ctx.limits.max_output_bytes;
+    let finished = tokio::time::timeout(ctx.limits.timeout, async {
+        let (out, err) = tokio::join!(
+            read_capped(stdout, max_output),
+            read_capped(stderr, MAX_STDERR_BYTES)
+        );
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((status, out?, err?))
+    })
+    .await;
+    let (status, (stdout, stdout_cut), (stderr, _)) = match finished {
+        // A result that came in past the limit (before the timer fired) is
+        // still over it: the limit holds whatever the timer's resolution.
+        Ok(result) if started.elapsed() <= ctx.limits.timeout => {
+            result.map_err(|e| ToolError::Failed(format!("git failed: {e}")))?
+        }
+        _ => {
+            return Err(ToolError::Timeout {
+                after: ctx.limits.timeout,
+            });
+        }
+    };
+    Ok(GitRun {
+        success: status.success(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stdout_cut,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+async fn git(args: GitArgs, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
+    let command = args.command();
+    let argv = git_argv(&args, &ctx.workspace)?;
+    let run = run_git(argv, ctx).await?;
+    if !run.success {
+        if run.stderr.contains("not a git repository") {
+            return Err(ToolError::Failed(format!(
+                "the workspace `{}` is not inside a git repository",
+                ctx.workspace.root().display()
+            )));
+        }
+        let said = [run.stderr.trim(), run.stdout.trim()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(ToolError::Failed(format!("git {command} failed: {said}")));
+    }
+    let mut text = run.stdout;
+    if run.stdout_cut {
+        // Already cut to the output limit while reading; only the note is added.
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "[git output cut at {} bytes]\n",
+            ctx.limits.max_output_bytes
+        ));
+    }
+    let summary = match &args {
+        GitArgs::Status {} => format!(
+            "git status: {} changed paths",
+            text.lines().filter(|l| !l.starts_with("##")).count()
+        ),
+        GitArgs::Diff { .. } if text.trim().is_empty() => "git diff: no changes".to_owned(),
+        GitArgs::Diff { .. } => format!("git diff: {} lines", text.lines().count()),
+        GitArgs::Log { .. } => format!("git log: {} commits", text.lines().count()),
+        GitArgs::Add { paths } => format!("git add: {} paths", paths.len()),
+        GitArgs::Commit { .. } => format!("git commit: {}", text.lines().next().unwrap_or("done")),
+        GitArgs::Branch { create: None } => {
+            format!("git branch: {} branches", text.lines().count())
+        }
+        GitArgs::Branch { create: Some(name) } => format!("git branch: created {name}"),
+    };
+    if text.trim().is_empty() {
+        text = format!("{summary}\n");
+    }
+    if run.stdout_cut {
+        return Ok(ToolOutput {
+            text,
+            summary,
+            truncated: true,
+        });
+    }
+    Ok(ToolOutput::new(
+        text,
+        summary,
+        false,
+        ctx.limits.max_output_bytes,
+    ))
+}
+
+impl Tool for GitTool {
+    fn spec(&self) -> baton_core::ToolSpec {
+        baton_core::ToolSpec {
+            name: NAME.into(),
+            description: Some(
+                "Use git in the workspace repository. `command` is one of: status; diff (staged, \
+                 path); log (max_count up to 100, path); add (paths); commit (message); branch \
+                 (lists branches, or creates `create`)."
+                    .into(),
+            ),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "enum": ["status", "diff", "log", "add", "commit", "branch"]},
+                    "staged": {"type": "boolean", "description": "diff: show staged changes (default false)."},
+                    "path": {"type": "string", "description": "diff, log: limit to this path."},
+                    "max_count": {"type": "integer", "minimum": 1, "maximum": MAX_LOG_COUNT, "description": "log: how many commits (default 20)."},
+                    "paths": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_ADD_PATHS, "description": "add: paths to stage."},
+                    "message": {"type": "string", "description": "commit: the commit message."},
+                    "create": {"type": "string", "description": "branch: name of a branch to create at HEAD."}
+                },
+                "required": ["command"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn effect(&self, args: &serde_json::Value) -> Effect {
+        match parse_args::<GitArgs>(NAME, args.clone()) {
+            Ok(
+                GitArgs::Status {}
+                | GitArgs::Diff { .. }
+                | GitArgs::Log { .. }
+                | GitArgs::Branch { create: None },
+            ) => Effect::Read,
+            _ => Effect::Write,
+        }
+    }
+
+    fn subject(&self, args: &serde_json::Value) -> Result<String, ToolError> {
+        Ok(parse_args::<GitArgs>(NAME, args.clone())?
+            .command()
+            .to_owned())
+    }
+
+    fn call<'a>(
+        &'a self,
+        args: serde_json::Value,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        async move { git(parse_args(NAME, args)?, ctx).await }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_names_follow_check_ref_format() {
+        for good in ["main", "feature/x", "fix-1.2", "a.b/c_d"] {
+            assert!(check_branch_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "-f", "--force", "a..b", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "/a",
+            "a/", "a.", "a//b", ".a", "a/.b", "a.lock", "a@{b", "@", "HEAD", "a\u{7f}",
+        ] {
+            assert!(check_branch_name(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn args_are_tagged_by_command_and_strict() {
+        let args: GitArgs = parse_args(NAME, json!({"command": "diff", "staged": true})).unwrap();
+        assert!(matches!(
+            args,
+            GitArgs::Diff {
+                staged: true,
+                path: None
+            }
+        ));
+        let err =
+            parse_args::<GitArgs>(NAME, json!({"command": "status", "force": true})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `force`"), "{err}");
+        let err = parse_args::<GitArgs>(NAME, json!({"command": "push"})).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `push`"), "{err}");
+        let err = parse_args::<GitArgs>(NAME, json!({})).unwrap_err();
+        assert!(err.to_string().contains("missing field `command`"), "{err}");
+    }
+}
