@@ -29,7 +29,8 @@ use crate::spec::{Protocol, RunSpec};
 pub struct RunRequest {
     /// What the run should achieve.
     pub goal: String,
-    /// Directory the tools are jailed in; the server's workspace if unset.
+    /// Directory the tools are jailed in: the server's workspace if unset,
+    /// else a directory inside it (absolute, or relative to it).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub workspace: Option<PathBuf>,
@@ -147,9 +148,10 @@ impl Agent {
             .device_id
             .unwrap_or_else(|| self.inner.default_device.clone());
         let device_id = DeviceId::parse(&device).map_err(|e| AgentError::Invalid(e.to_string()))?;
-        let workspace = request
-            .workspace
-            .unwrap_or_else(|| self.inner.default_workspace.clone());
+        let workspace = match request.workspace {
+            None => self.inner.default_workspace.clone(),
+            Some(dir) => self.inside_default_workspace(&dir)?,
+        };
         let spec = RunSpec {
             goal: request.goal,
             model,
@@ -168,6 +170,33 @@ impl Agent {
         Rules::from_flags(&spec.allow, &spec.block)
             .map_err(|e| AgentError::Invalid(e.to_string()))?;
         Ok(spec)
+    }
+
+    /// A workspace a request names must lie inside the default one (the
+    /// directory `baton serve` or `baton run` was given), so a caller of
+    /// the HTTP API cannot point the tools at the rest of the machine.
+    fn inside_default_workspace(&self, dir: &Path) -> Result<PathBuf, AgentError> {
+        let root = &self.inner.default_workspace;
+        let invalid =
+            |why: String| AgentError::Invalid(format!("workspace {}: {why}", dir.display()));
+        let root = root
+            .canonicalize()
+            .map_err(|e| invalid(format!("the default workspace cannot be opened: {e}")))?;
+        let joined = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            root.join(dir)
+        };
+        let resolved = joined
+            .canonicalize()
+            .map_err(|e| invalid(format!("cannot be opened: {e}")))?;
+        if !resolved.starts_with(&root) {
+            return Err(invalid(format!(
+                "must be inside the server's workspace {}",
+                root.display()
+            )));
+        }
+        Ok(resolved)
     }
 
     /// Starts a run in the background; its events come through the handle.

@@ -188,6 +188,37 @@ pub fn fit(
         fitted.tokens += counter.message(&note);
         messages.splice(pinned..end, [note]);
     }
+
+    // Still too large: the recent steps themselves hold big outputs. Elide
+    // all but the newest, then cut the newest down to what fits, keeping
+    // its head and tail, so one huge output never ends a run.
+    let outputs: Vec<usize> = (pinned..messages.len())
+        .filter(|&i| messages[i].role == Role::Tool && !is_elided(&messages[i]))
+        .collect();
+    if let Some((&newest, older)) = outputs.split_last() {
+        for &i in older {
+            if fitted.tokens <= budget {
+                break;
+            }
+            let before = counter.message(&messages[i]);
+            let bytes = message_bytes(&messages[i]);
+            messages[i].content = Some(Content::Text(format!(
+                "[earlier output elided to fit the context window: {bytes} bytes]"
+            )));
+            fitted.tokens = fitted.tokens - before + counter.message(&messages[i]);
+            fitted.elided += 1;
+        }
+        if fitted.tokens > budget {
+            let before = counter.message(&messages[newest]);
+            let others = fitted.tokens - before;
+            let room_tokens = budget.saturating_sub(others + MESSAGE_OVERHEAD + 32);
+            let room = (room_tokens as f64 * counter.bytes_per_token()) as usize;
+            let text = messages[newest].text();
+            messages[newest].content = Some(Content::Text(cut_middle(&text, room)));
+            fitted.tokens = others + counter.message(&messages[newest]);
+            fitted.elided += 1;
+        }
+    }
     if fitted.tokens > budget {
         return Err(TooLarge {
             needed: fitted.tokens,
@@ -195,6 +226,38 @@ pub fn fit(
         });
     }
     Ok(fitted)
+}
+
+/// The head and tail of `text` within `room` bytes, with a note of what
+/// was left out between them.
+fn cut_middle(text: &str, room: usize) -> String {
+    const NOTE_BYTES: usize = 80;
+    if text.len() <= room {
+        return text.to_owned();
+    }
+    let keep = room.saturating_sub(NOTE_BYTES);
+    let head_end = floor_char_boundary(text, keep / 2);
+    let tail_start = ceil_char_boundary(text, text.len() - (keep - keep / 2));
+    format!(
+        "{}\n[… {} bytes cut to fit the context window …]\n{}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
+    )
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 fn is_elided(message: &Message) -> bool {
@@ -336,6 +399,19 @@ mod tests {
                 assert!(prev.role == Role::Tool || !prev.tool_calls.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn one_huge_recent_output_is_cut_not_fatal() {
+        let counter = TokenCounter::default();
+        let mut messages = conversation(2, 100);
+        messages.extend(step(9, &format!("HEAD{}TAIL", "é".repeat(30_000))));
+        let budget = 2_000;
+        let fitted = fit(&mut messages, budget, &counter).unwrap();
+        assert!(fitted.tokens <= budget, "{fitted:?}");
+        let last = messages.last().unwrap().text();
+        assert!(last.starts_with("HEAD") && last.ends_with("TAIL"), "{last}");
+        assert!(last.contains("bytes cut to fit"));
     }
 
     #[test]

@@ -171,7 +171,9 @@ impl Rule {
         let tool_fits = match (self.tool, subject) {
             (Some(t), Subject::Redirect(_)) => t == Tool::Write,
             (Some(t), _) => t == tool,
-            (None, Subject::Path(_)) => true,
+            // Tool-less built-ins (outside the workspace) judge every path,
+            // a redirection's target included.
+            (None, Subject::Path(_) | Subject::Redirect(_)) => true,
             (None, _) => false,
         };
         if !tool_fits {
@@ -202,7 +204,7 @@ impl Rule {
                 pattern.matches(words).then(String::new)
             }
             (Matcher::Builtin(detector), Subject::Part(part)) => detector.matches_part(part),
-            (Matcher::Builtin(detector), Subject::Path(path)) => {
+            (Matcher::Builtin(detector), Subject::Path(path) | Subject::Redirect(path)) => {
                 detector.matches_path(path.outside, &path.text)
             }
             _ => None,

@@ -365,3 +365,31 @@ fn reasons_name_the_default_rule() {
     assert_eq!(v.rule.as_deref(), Some("shell(<unresolved>)"));
     assert!(v.reason.contains("only known at run time"), "{}", v.reason);
 }
+
+#[test]
+fn redirections_out_of_the_workspace_are_denied() {
+    let policy = baton_policy::Policy::new(baton_policy::Mode::Auto);
+    for command in [
+        "echo pwned > /tmp/pwned",
+        "cat notes >> ../outside.txt",
+        "date &> /etc/motd",
+    ] {
+        let verdict = policy.check("shell", baton_policy::Effect::Execute, command);
+        assert_eq!(
+            verdict.decision,
+            baton_policy::Decision::Deny,
+            "{command}: {verdict:?}"
+        );
+        assert!(
+            verdict.reason.contains("outside the workspace"),
+            "{command}: {}",
+            verdict.reason
+        );
+    }
+    let inside = policy.check(
+        "shell",
+        baton_policy::Effect::Execute,
+        "echo ok > notes.txt",
+    );
+    assert_eq!(inside.decision, baton_policy::Decision::Ask, "{inside:?}");
+}

@@ -38,6 +38,8 @@ pub(crate) enum Output {
 
 #[derive(Debug)]
 pub(crate) struct PlannedCall {
+    /// The scripted wire id, if the test fixed one.
+    pub(crate) id: Option<String>,
     pub(crate) name: String,
     pub(crate) arguments: Value,
     /// The arguments as JSON text, cut for streaming.
@@ -65,6 +67,7 @@ impl Answer {
                 calls
                     .iter()
                     .map(|call| PlannedCall {
+                        id: call.id.clone(),
                         name: call.name.clone(),
                         arguments: call.arguments.clone(),
                         json: Pieces::even(

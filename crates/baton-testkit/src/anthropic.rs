@@ -79,7 +79,7 @@ impl Dialect for Anthropic {
                 .map(|(i, call)| {
                     json!({
                         "type": "tool_use",
-                        "id": tool_use_id(turn.id, i),
+                        "id": call.id.clone().unwrap_or_else(|| tool_use_id(turn.id, i)),
                         "name": call.name,
                         "input": call.arguments,
                     })
@@ -117,7 +117,7 @@ impl Dialect for Anthropic {
             Output::ToolCalls(calls) => {
                 for (i, call) in calls.iter().enumerate() {
                     let block = json!({
-                        "type": "tool_use", "id": tool_use_id(turn.id, i), "name": call.name, "input": {}
+                        "type": "tool_use", "id": call.id.clone().unwrap_or_else(|| tool_use_id(turn.id, i)), "name": call.name, "input": {}
                     });
                     frames.push(Frame::Meta(block_start(i, block)));
                     if i == 0 {

@@ -75,7 +75,7 @@ impl Dialect for OpenAi {
                     .enumerate()
                     .map(|(i, call)| {
                         json!({
-                            "id": call_id(turn.id, i),
+                            "id": call.id.clone().unwrap_or_else(|| call_id(turn.id, i)),
                             "type": "function",
                             "function": {"name": call.name, "arguments": call.json.as_str()}
                         })
@@ -118,7 +118,7 @@ impl Dialect for OpenAi {
                 for (i, call) in calls.iter().enumerate() {
                     let opening = json!({"tool_calls": [{
                         "index": i,
-                        "id": call_id(turn.id, i),
+                        "id": call.id.clone().unwrap_or_else(|| call_id(turn.id, i)),
                         "type": "function",
                         "function": {"name": call.name, "arguments": ""}
                     }]});

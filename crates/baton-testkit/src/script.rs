@@ -33,6 +33,10 @@ pub struct ScriptedToolCall {
     /// for OpenAI, an object for Anthropic and Ollama).
     #[serde(default = "empty_object")]
     pub arguments: Value,
+    /// The call's id on the wire; unset, the server makes a unique one. A
+    /// test sets it to replay an id a client has already seen.
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 impl ScriptedToolCall {
@@ -40,7 +44,14 @@ impl ScriptedToolCall {
         ScriptedToolCall {
             name: name.into(),
             arguments,
+            id: None,
         }
+    }
+
+    /// The same call with a fixed wire id.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
     }
 }
 

@@ -56,6 +56,9 @@ on_both_backends!(
     agent_speaks_the_text_protocol,
     agent_goal_check_keeps_it_going,
     agent_refuses_bad_requests,
+    agent_never_runs_a_call_id_twice,
+    agent_contains_injected_attacks,
+    agent_stops_when_the_token_budget_is_spent,
 );
 
 mod auth;
