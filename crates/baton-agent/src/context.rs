@@ -94,11 +94,10 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window for a model: `declared` (what the user configured) wins
-    /// over `catalogue` (what baton's built-in catalogue says), and the
-    /// answer keeps `max_output` tokens or a quarter of the window.
-    pub fn new(declared: Option<u32>, catalogue: u32, max_output: Option<u32>) -> Window {
-        let context_tokens = declared.filter(|d| *d > 0).unwrap_or(catalogue);
+    /// The window for a model of `context_tokens` (what the user declared,
+    /// else the catalogue: `baton-llm` resolves that), keeping `max_output`
+    /// tokens or a quarter of the window for the answer.
+    pub fn new(context_tokens: u32, max_output: Option<u32>) -> Window {
         let answer_tokens = max_output
             .unwrap_or(u32::MAX)
             .min(context_tokens / 4)
@@ -341,13 +340,13 @@ mod tests {
     }
 
     #[test]
-    fn a_declared_window_wins_and_answers_keep_room() {
-        let w = Window::new(Some(8_000), 128_000, Some(16_000));
+    fn answers_keep_room_and_a_headroom_stays_free() {
+        let w = Window::new(8_000, Some(16_000));
         assert_eq!(w.context_tokens, 8_000);
         assert_eq!(w.answer_tokens, 2_000);
         assert_eq!(w.prompt_budget(), 8_000 - 2_000 - 800);
-        let catalogue = Window::new(None, 128_000, Some(4_096));
-        assert_eq!(catalogue.answer_tokens, 4_096);
+        let large = Window::new(128_000, Some(4_096));
+        assert_eq!(large.answer_tokens, 4_096);
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl Run {
         native: bool,
         resumed: bool,
     ) -> Run {
-        let window = Window::new(None, model.context_window, model.max_output_tokens);
+        let window = Window::new(model.context_window, model.max_output_tokens);
         Run {
             parts,
             spec,

@@ -9,7 +9,7 @@ use baton_llm::Gateway;
 use baton_mcp::{McpClient, McpServerConfig};
 use baton_sandbox::Sandbox;
 use baton_store::{Store, WriterOptions};
-use baton_tools::{McpTool, Run, Shell, ToolContext, Toolbox};
+use baton_tools::{McpTool, ToolContext, Toolbox};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -136,9 +136,7 @@ pub async fn agent(loaded: &Loaded, hub: &Hub, global: &Global) -> anyhow::Resul
             "NO SANDBOX: shell and run will execute unconfined, and every such call will be asked"
         );
     }
-    let mut toolbox = Toolbox::builtin();
-    toolbox.register(Arc::new(Shell::new(sandbox.clone())))?;
-    toolbox.register(Arc::new(Run::new(sandbox)))?;
+    let mut toolbox = Toolbox::builtin(sandbox);
     for server in mcp_servers(loaded)? {
         match McpClient::connect(&server).await {
             Ok(client) => {

@@ -6,17 +6,16 @@
 //! with its output capped.
 
 use std::ffi::OsString;
-use std::process::Stdio;
+use std::sync::Arc;
 
+use baton_sandbox::{ExecLimits, ExecSpec, Limit, Sandbox, SandboxError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 
 use crate::error::ToolError;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args};
+use crate::tool::{Effect, Tool, ToolContext, ToolOutput, cut_to_limit, parse_args};
 use crate::workspace::Workspace;
 
 const NAME: &str = "git";
@@ -32,9 +31,17 @@ pub const MAX_BRANCH_NAME_BYTES: usize = 255;
 /// How much of git's error output is kept for the message.
 const MAX_STDERR_BYTES: usize = 16 * 1024;
 
-/// Uses git in the workspace's repository.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct GitTool;
+/// Uses git in the workspace's repository, in the sandbox.
+#[derive(Clone)]
+pub struct GitTool {
+    sandbox: Arc<Sandbox>,
+}
+
+impl GitTool {
+    pub fn new(sandbox: Arc<Sandbox>) -> GitTool {
+        GitTool { sandbox }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
@@ -222,26 +229,6 @@ fn git_argv(args: &GitArgs, ws: &Workspace) -> Result<Vec<OsString>, ToolError> 
     Ok(argv)
 }
 
-/// Reads `reader` to its end, keeping at most `cap` bytes (the rest is
-/// drained so the child never blocks on a full pipe).
-async fn read_capped(
-    mut reader: impl AsyncRead + Unpin,
-    cap: usize,
-) -> std::io::Result<(Vec<u8>, bool)> {
-    let mut kept = Vec::new();
-    let mut chunk = vec![0u8; 16 * 1024];
-    let mut cut = false;
-    loop {
-        let n = reader.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok((kept, cut));
-        }
-        let room = cap.saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..n.min(room)]);
-        cut |= n > room;
-    }
-}
-
 /// What a finished git process printed.
 struct GitRun {
     success: bool,
@@ -250,89 +237,101 @@ struct GitRun {
     stderr: String,
 }
 
-async fn run_git(argv: Vec<OsString>, ctx: &ToolContext) -> Result<GitRun, ToolError> {
-    let mut command = Command::new("git");
-    command
-        .arg("-C")
-        .arg(ctx.workspace.root())
-        .args([
-            "--no-pager",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "core.fsmonitor=false",
-        ])
-        .args(["-c", "color.ui=false", "-c", "core.quotePath=false"])
-        .args(&argv)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_PAGER", "cat")
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .env("GIT_EDITOR", "true")
-        .env("LC_ALL", "C");
-    for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_EXTERNAL_DIFF",
-        "GIT_CONFIG_PARAMETERS",
-        "GIT_CONFIG_COUNT",
-        "GIT_CONFIG_GLOBAL",
-        "GIT_NAMESPACE",
+/// The environment git runs with: nothing of baton's own but `PATH` and
+/// `HOME` (for the user's `~/.gitconfig`: name, email), no prompts, no
+/// system config, no pager or editor.
+fn git_environment() -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = ["PATH", "HOME"]
+        .into_iter()
+        .filter_map(|k| std::env::var_os(k).map(|v| (k.into(), v)))
+        .collect();
+    for (key, value) in [
+        ("GIT_TERMINAL_PROMPT", "0"),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_PAGER", "cat"),
+        ("GIT_OPTIONAL_LOCKS", "0"),
+        ("GIT_EDITOR", "true"),
+        ("LC_ALL", "C"),
     ] {
-        command.env_remove(var);
+        env.push((key.into(), value.into()));
     }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let started = std::time::Instant::now();
-    let mut child = command.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ToolError::Failed("the `git` program is not installed or not on PATH".into())
-        } else {
-            ToolError::Failed(format!("could not start git: {e}"))
-        }
-    })?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let max_output = ctx.limits.max_output_bytes;
-    let finished = tokio::time::timeout(ctx.limits.timeout, async {
-        let (out, err) = tokio::join!(
-            read_capped(stdout, max_output),
-            read_capped(stderr, MAX_STDERR_BYTES)
-        );
-        let status = child.wait().await?;
-        Ok::<_, std::io::Error>((status, out?, err?))
-    })
-    .await;
-    let (status, (stdout, stdout_cut), (stderr, _)) = match finished {
-        // A result that came in past the limit (before the timer fired) is
-        // still over it: the limit holds whatever the timer's resolution.
-        Ok(result) if started.elapsed() <= ctx.limits.timeout => {
-            result.map_err(|e| ToolError::Failed(format!("git failed: {e}")))?
-        }
-        _ => {
-            return Err(ToolError::Timeout {
-                after: ctx.limits.timeout,
-            });
-        }
+    env
+}
+
+/// Runs git in the sandbox: it may write only in the workspace (its
+/// repository included), reaches no network, and a filter or program that
+/// a repository's config names is confined the same way.
+async fn run_git(
+    sandbox: &Sandbox,
+    argv: Vec<OsString>,
+    ctx: &ToolContext,
+) -> Result<GitRun, ToolError> {
+    let timeout = ctx.limits.timeout;
+    if timeout.is_zero() {
+        return Err(ToolError::Timeout { after: timeout });
+    }
+    let root = ctx.workspace.root();
+    let mut spec = ExecSpec::new("git", root);
+    spec.args = [
+        "--no-pager",
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "core.fsmonitor=false",
+        "-c",
+        "color.ui=false",
+        "-c",
+        "core.quotePath=false",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .chain(argv)
+    .collect();
+    spec.env = git_environment();
+    spec.writable = vec![root.to_path_buf()];
+    spec.isolation_required = !ctx.allow_unsandboxed;
+    spec.limits = ExecLimits {
+        wall_time: timeout,
+        cpu_time: timeout,
+        max_output_bytes: ctx.limits.max_output_bytes.max(MAX_STDERR_BYTES),
+        ..ExecLimits::default()
     };
+    let outcome = sandbox.run(spec).await.map_err(|e| match e {
+        SandboxError::Spawn { .. } => {
+            ToolError::Failed("the `git` program is not installed or not on PATH".into())
+        }
+        other => ToolError::Failed(format!("could not run git: {other}")),
+    })?;
+    if outcome.killed_by == Some(Limit::WallTime) {
+        return Err(ToolError::Timeout { after: timeout });
+    }
+    let (stdout, stdout_cut) = cut_to_limit(
+        String::from_utf8_lossy(&outcome.stdout).into_owned(),
+        ctx.limits.max_output_bytes,
+    );
+    let mut stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
+    if stderr.len() > MAX_STDERR_BYTES {
+        let mut end = MAX_STDERR_BYTES;
+        while !stderr.is_char_boundary(end) {
+            end -= 1;
+        }
+        stderr.truncate(end);
+    }
+    // Output past the cap stops git (the sandbox kills it there); what was
+    // kept is a complete answer as far as it goes, marked cut.
+    let capped = outcome.killed_by == Some(Limit::Output);
     Ok(GitRun {
-        success: status.success(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stdout_cut,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        success: outcome.status.success() || capped,
+        stdout,
+        stdout_cut: stdout_cut || outcome.stdout_truncated,
+        stderr,
     })
 }
 
-async fn git(args: GitArgs, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
+async fn git(sandbox: &Sandbox, args: GitArgs, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
     let command = args.command();
     let argv = git_argv(&args, &ctx.workspace)?;
-    let run = run_git(argv, ctx).await?;
+    let run = run_git(sandbox, argv, ctx).await?;
     if !run.success {
         if run.stderr.contains("not a git repository") {
             return Err(ToolError::Failed(format!(
@@ -441,7 +440,7 @@ impl Tool for GitTool {
         args: serde_json::Value,
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
-        async move { git(parse_args(NAME, args)?, ctx).await }.boxed()
+        async move { git(&self.sandbox, parse_args(NAME, args)?, ctx).await }.boxed()
     }
 }
 

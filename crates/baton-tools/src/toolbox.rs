@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::edit::EditTool;
+use baton_sandbox::Sandbox;
+
+use crate::exec::{Run, Shell};
 use crate::git::GitTool;
 use crate::list::ListTool;
 use crate::read::ReadTool;
@@ -38,16 +41,19 @@ impl Toolbox {
         Toolbox::default()
     }
 
-    /// The built-in file, search and git tools: search, read, write, edit, list, git.
-    pub fn builtin() -> Toolbox {
+    /// The built-in tools: search, read, write, edit, list, and the ones
+    /// that run programs (git, shell, run) in `sandbox`.
+    pub fn builtin(sandbox: Arc<Sandbox>) -> Toolbox {
         let mut toolbox = Toolbox::new();
-        let tools: [Arc<dyn Tool>; 6] = [
+        let tools: [Arc<dyn Tool>; 8] = [
             Arc::new(SearchTool),
             Arc::new(ReadTool),
             Arc::new(WriteTool),
             Arc::new(EditTool),
             Arc::new(ListTool),
-            Arc::new(GitTool),
+            Arc::new(GitTool::new(sandbox.clone())),
+            Arc::new(Shell::new(sandbox.clone())),
+            Arc::new(Run::new(sandbox)),
         ];
         for tool in tools {
             toolbox
@@ -89,14 +95,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_has_the_six_tools_in_order() {
-        let toolbox = Toolbox::builtin();
+    fn builtin_has_the_eight_tools_in_order() {
+        let toolbox = Toolbox::builtin(Arc::new(Sandbox::probe()));
         assert_eq!(
             toolbox.names(),
-            ["search", "read", "write", "edit", "list", "git"]
+            [
+                "search", "read", "write", "edit", "list", "git", "shell", "run"
+            ]
         );
         assert!(toolbox.get("read").is_some());
-        assert!(toolbox.get("shell").is_none());
+        assert!(toolbox.get("bash").is_none());
         for spec in toolbox.specs() {
             assert_eq!(spec.parameters["type"], "object", "{}", spec.name);
             assert_eq!(
@@ -109,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_name_is_refused() {
-        let mut toolbox = Toolbox::builtin();
+        let mut toolbox = Toolbox::builtin(Arc::new(Sandbox::probe()));
         let err = toolbox.register(Arc::new(ReadTool)).unwrap_err();
         assert_eq!(err.to_string(), "a tool named `read` is already registered");
     }

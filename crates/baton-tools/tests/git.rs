@@ -242,3 +242,27 @@ async fn a_call_past_its_time_limit_is_stopped() {
     assert!(matches!(err, ToolError::Timeout { .. }), "{err}");
     assert_eq!(err.to_string(), "timed out after 0 s");
 }
+
+/// A repository's config can name programs git runs (a clean filter here);
+/// git runs in the sandbox, so such a program cannot write outside the
+/// workspace.
+#[tokio::test]
+async fn a_filter_named_by_the_repository_is_confined() {
+    let env = repo();
+    let outside = tempfile::tempdir().unwrap();
+    let marker = outside.path().join("filter-ran");
+    git(
+        &env,
+        &[
+            "config",
+            "filter.evil.clean",
+            &format!("sh -c 'touch {} ; cat'", marker.display()),
+        ],
+    );
+    env.write(".gitattributes", "*.txt filter=evil\n");
+    env.write("notes.txt", "data\n");
+    let result = env
+        .call("git", json!({"command": "add", "paths": ["notes.txt"]}))
+        .await;
+    assert!(!marker.exists(), "the filter wrote outside: {result:?}");
+}

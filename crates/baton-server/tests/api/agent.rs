@@ -472,3 +472,34 @@ pub async fn agent_stops_when_the_token_budget_is_spent(app: TestApp) {
     );
     app.stop().await;
 }
+
+pub async fn agent_stops_when_cost_or_time_run_out(app: TestApp) {
+    // $1 and $2 per million tokens: 900 + 200 tokens cost $0.0013.
+    app.model_server
+        .push(Step::tool_call("list", json!({"path": "."})).usage(900, 200));
+    let events = run(
+        &app,
+        json!({"goal": "spend", "mode": "auto", "max_cost_usd": 0.001}),
+    )
+    .await;
+    let end = finished(&events);
+    assert_eq!(end["status"], "budget_exhausted", "{events:#?}");
+    assert!(end["reason"].as_str().unwrap().contains("$0.0013"), "{end}");
+
+    app.model_server.push(Step::tool_call(
+        "shell",
+        json!({"command": "sleep 2", "timeout_secs": 5}),
+    ));
+    let events = run(
+        &app,
+        json!({"goal": "take time", "mode": "auto", "max_duration_secs": 1}),
+    )
+    .await;
+    let end = finished(&events);
+    assert_eq!(end["status"], "budget_exhausted", "{events:#?}");
+    assert!(
+        end["reason"].as_str().unwrap().contains("time budget"),
+        "{end}"
+    );
+    app.stop().await;
+}

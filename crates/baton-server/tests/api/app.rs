@@ -11,7 +11,7 @@ use baton_llm::Gateway;
 use baton_sandbox::Sandbox;
 use baton_store::{Store, WriterOptions};
 use baton_testkit::{ScriptedServer, TestDatabase};
-use baton_tools::{Run, Shell, ToolContext, Toolbox};
+use baton_tools::{ToolContext, Toolbox};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,16 +158,12 @@ impl TestApp {
     }
 }
 
-/// The agent as `baton serve` builds it: the built-in tools, `shell` and
-/// `run` in the real sandbox, jailed in `workspace`.
+/// The agent as `baton serve` builds it: the built-in tools, those that
+/// run programs in the real sandbox, jailed in `workspace`.
 fn test_agent(hub: &Hub, workspace: &std::path::Path, policy: PolicyConfig) -> Agent {
     let sandbox = Arc::new(Sandbox::probe());
     let sandboxed = sandbox.isolation().is_isolated();
-    let mut toolbox = Toolbox::builtin();
-    toolbox
-        .register(Arc::new(Shell::new(sandbox.clone())))
-        .unwrap();
-    toolbox.register(Arc::new(Run::new(sandbox))).unwrap();
+    let toolbox = Toolbox::builtin(sandbox);
     let tools: ToolContextFactory = Arc::new(move |workspace, limits, network| ToolContext {
         workspace,
         limits,

@@ -59,6 +59,7 @@ on_both_backends!(
     agent_never_runs_a_call_id_twice,
     agent_contains_injected_attacks,
     agent_stops_when_the_token_budget_is_spent,
+    agent_stops_when_cost_or_time_run_out,
 );
 
 mod auth;

@@ -26,7 +26,7 @@ impl Env {
             dir,
             outside,
             ctx,
-            toolbox: Toolbox::builtin(),
+            toolbox: Toolbox::builtin(std::sync::Arc::new(baton_sandbox::Sandbox::probe())),
         }
     }
 
