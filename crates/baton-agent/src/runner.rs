@@ -302,7 +302,7 @@ impl Run {
             self.emit(AgentEvent::Step {
                 step: self.spent.steps,
             });
-            let reply = self.ask_model().await?;
+            let (reply, usage, cost) = self.ask_model().await?;
             let (calls, problems) = if self.native {
                 (reply.tool_calls.clone(), Vec::new())
             } else if self.parts.policy.mode() == Mode::Chat {
@@ -312,7 +312,7 @@ impl Run {
                 (parsed.calls, parsed.problems)
             };
             self.last_answer = reply.text();
-            self.push(reply, None, None).await?;
+            self.push(reply, Some(usage), Some(cost)).await?;
             let (action, result, error) = if calls.is_empty() {
                 if !problems.is_empty() {
                     let note = format!(
@@ -344,7 +344,8 @@ impl Run {
     }
 
     /// One model call, streamed: text goes out as events as it arrives.
-    async fn ask_model(&mut self) -> Result<Message, AgentError> {
+    /// Returns the reply with what it used and cost.
+    async fn ask_model(&mut self) -> Result<(Message, Usage, f64), AgentError> {
         let mut messages = self.messages.clone();
         let fitted = context::fit(&mut messages, self.window.prompt_budget(), &self.counter)?;
         if fitted.elided + fitted.dropped > 0 {
@@ -382,15 +383,16 @@ impl Run {
             AgentError::Model("the model's stream ended without finishing".into())
         })?;
         let usage = response.usage;
+        let cost = pricing.cost(&usage);
         self.spent.prompt_tokens += usage.prompt_tokens;
         self.spent.completion_tokens += usage.completion_tokens;
-        self.spent.cost_usd += pricing.cost(&usage);
+        self.spent.cost_usd += cost;
         if usage.prompt_tokens > 0 {
             self.counter.calibrate(&messages, usage.prompt_tokens);
         }
         let mut message = response.message;
         message.role = Role::Assistant;
-        Ok(message)
+        Ok((message, usage, cost))
     }
 
     /// The tool specs the model is shown: none in `chat` mode; otherwise

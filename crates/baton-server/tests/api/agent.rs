@@ -86,6 +86,12 @@ pub async fn agent_uses_tools_and_completes(app: TestApp) {
         detail["run"]["prompt_tokens"].as_i64().unwrap() >= 300,
         "{detail}"
     );
+    // The transcript is stored like any conversation, with what each model
+    // call used and cost.
+    let (status, history) = app.get_json("/device/api-test/history?limit=50").await;
+    assert_eq!(status, 200, "{history}");
+    let priced = history.to_string();
+    assert!(priced.contains("\"prompt_tokens\":100"), "{history}");
     let log = std::fs::read_to_string(app.workspace.path().join("SESSION_LOG.md")).unwrap();
     assert!(
         log.contains("## Session:") && log.contains("Count the bytes"),
