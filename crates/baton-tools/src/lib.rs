@@ -1,10 +1,11 @@
-//! The agent's tools: search, read, write, edit, list and git, each with a
-//! JSON schema and explicit limits, all jailed to one workspace directory.
+//! The agent's tools: search, read, write, edit, list, git, shell, run and
+//! the tools of MCP servers, each with a JSON schema and explicit limits,
+//! all jailed to one workspace directory.
 //!
 //! The agent crate sees only [`Tool`], [`Toolbox`] and [`ToolContext`]; the
-//! policy layer matches on [`Tool::effect`] and [`Tool::subject`]. Shell
-//! commands and Python code never run here directly: they go through the
-//! sandbox crate.
+//! policy layer matches on [`Tool::effect`] and [`Tool::subject`]. Programs
+//! (git, shell commands, Python code) never run here directly: they go
+//! through the sandbox crate.
 
 mod dirfd;
 pub mod edit;
