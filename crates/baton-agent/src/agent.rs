@@ -204,12 +204,7 @@ impl Agent {
         let spec = self.spec(request)?;
         let (events, receiver) = mpsc::unbounded_channel();
         let parts = self.parts(&spec, events).await?;
-        let model = self
-            .inner
-            .hub
-            .gateway()
-            .resolve(&spec.model)
-            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let model = self.model(&spec.model)?;
         let run = Run::create(parts, spec, model).await?;
         let run_id = run.id();
         Ok(RunHandle {
@@ -237,12 +232,7 @@ impl Agent {
             .map_err(|e| AgentError::Invalid(format!("the stored run spec does not parse: {e}")))?;
         let (events, receiver) = mpsc::unbounded_channel();
         let parts = self.parts(&spec, events).await?;
-        let model = self
-            .inner
-            .hub
-            .gateway()
-            .resolve(&record.model)
-            .map_err(|e| AgentError::Invalid(e.to_string()))?;
+        let model = self.model(&record.model)?;
         let run = Run::resume(parts, record, spec, model).await?;
         Ok(RunHandle {
             run_id: id,
@@ -267,6 +257,14 @@ impl Agent {
         limit: u32,
     ) -> Result<Vec<AgentRun>, AgentError> {
         Ok(self.inner.hub.store().runs(status, limit).await?)
+    }
+
+    fn model(&self, name: &str) -> Result<baton_core::ModelInfo, AgentError> {
+        self.inner
+            .hub
+            .gateway()
+            .resolve(name)
+            .map_err(|e| AgentError::Invalid(e.to_string()))
     }
 
     /// What one run works with: its jailed tool context and its policy.

@@ -160,13 +160,7 @@ pub fn fit(
             return Ok(fitted);
         }
         if message.role == Role::Tool && !is_elided(message) {
-            let before = counter.message(message);
-            let bytes = message_bytes(message);
-            message.content = Some(Content::Text(format!(
-                "[earlier output elided to fit the context window: {bytes} bytes]"
-            )));
-            fitted.tokens = fitted.tokens - before + counter.message(message);
-            fitted.elided += 1;
+            elide(message, counter, &mut fitted);
         }
     }
 
@@ -199,13 +193,7 @@ pub fn fit(
             if fitted.tokens <= budget {
                 break;
             }
-            let before = counter.message(&messages[i]);
-            let bytes = message_bytes(&messages[i]);
-            messages[i].content = Some(Content::Text(format!(
-                "[earlier output elided to fit the context window: {bytes} bytes]"
-            )));
-            fitted.tokens = fitted.tokens - before + counter.message(&messages[i]);
-            fitted.elided += 1;
+            elide(&mut messages[i], counter, &mut fitted);
         }
         if fitted.tokens > budget {
             let before = counter.message(&messages[newest]);
@@ -225,6 +213,17 @@ pub fn fit(
         });
     }
     Ok(fitted)
+}
+
+/// Replaces a tool output by a note of its size, keeping the estimate.
+fn elide(message: &mut Message, counter: &TokenCounter, fitted: &mut Fitted) {
+    let before = counter.message(message);
+    let bytes = message_bytes(message);
+    message.content = Some(Content::Text(format!(
+        "[earlier output elided to fit the context window: {bytes} bytes]"
+    )));
+    fitted.tokens = fitted.tokens - before + counter.message(message);
+    fitted.elided += 1;
 }
 
 /// The head and tail of `text` within `room` bytes, with a note of what

@@ -105,11 +105,6 @@ impl Run {
         spec: RunSpec,
         model: ModelInfo,
     ) -> Result<Run, AgentError> {
-        let native = match spec.protocol {
-            Protocol::Auto => model.capabilities.tools,
-            Protocol::Native => true,
-            Protocol::Text => false,
-        };
         let now = wall_millis() as i64;
         let session = Session {
             id: SessionId::new(),
@@ -142,9 +137,13 @@ impl Run {
             finished_ms: None,
         };
         store.create_run(&record).await?;
-        let mut run = Run::new(parts, spec, record, model, native, false);
+        let mut run = Run::new(parts, spec, record, model, false);
         let opening = [
-            Message::system(system_prompt(&run.spec, native, run.parts.policy.mode())),
+            Message::system(system_prompt(
+                &run.spec,
+                run.native,
+                run.parts.policy.mode(),
+            )),
             Message::user(run.spec.goal.clone()),
         ];
         for message in opening {
@@ -161,17 +160,12 @@ impl Run {
         model: ModelInfo,
     ) -> Result<Run, AgentError> {
         let store = parts.hub.store().clone();
-        let native = match spec.protocol {
-            Protocol::Auto => model.capabilities.tools,
-            Protocol::Native => true,
-            Protocol::Text => false,
-        };
         let now = wall_millis() as i64;
         store.cancel_pending_approvals(record.id, now).await?;
         let interrupted = store.interrupt_open_calls(record.id, now).await?;
         let transcript = store.session_messages(record.session_id, u32::MAX).await?;
         let calls = store.tool_calls(record.id).await?;
-        let mut run = Run::new(parts, spec, record, model, native, true);
+        let mut run = Run::new(parts, spec, record, model, true);
         run.messages = transcript.into_iter().map(|r| r.message).collect();
         run.known = calls
             .into_iter()
@@ -199,9 +193,14 @@ impl Run {
         spec: RunSpec,
         record: AgentRun,
         model: ModelInfo,
-        native: bool,
         resumed: bool,
     ) -> Run {
+        // Native tool calling when asked for, or when the model has it.
+        let native = match spec.protocol {
+            Protocol::Auto => model.capabilities.tools,
+            Protocol::Native => true,
+            Protocol::Text => false,
+        };
         let window = Window::new(model.context_window, model.max_output_tokens);
         Run {
             parts,
