@@ -17,6 +17,7 @@
 mod anthropic;
 mod breaker;
 mod catalog;
+mod direct;
 mod error;
 mod gateway;
 mod http;

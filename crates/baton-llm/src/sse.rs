@@ -10,7 +10,7 @@ use std::pin::Pin;
 use baton_core::StreamEvent;
 use bytes::Bytes;
 use eventsource_stream::{EventStreamError, Eventsource};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 
 use crate::error::UpstreamError;
 use crate::http::error_chain;
@@ -65,6 +65,11 @@ where
             if let Err(e) = decoder.decode(&frame.event, &frame.data, &mut out) {
                 yield Err(e.redact(&redactor));
                 return;
+            }
+            if decoder.finished() {
+                // The body's end is usually already here; reading it lets the
+                // connection go back to its pool instead of being closed.
+                while let Some(Some(Ok(_))) = frames.next().now_or_never() {}
             }
             for event in out.drain(..) {
                 yield Ok(event);

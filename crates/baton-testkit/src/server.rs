@@ -113,7 +113,12 @@ impl ScriptedServer {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(options));
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(accept_loop(listener, routes(Arc::clone(&shared)), stopped));
+        tokio::spawn(accept_loop(
+            listener,
+            routes(Arc::clone(&shared)),
+            Arc::clone(&shared),
+            stopped,
+        ));
         Ok(ScriptedServer {
             inner: Arc::new(Handle {
                 addr,
@@ -167,6 +172,12 @@ impl ScriptedServer {
         self.inner.shared.recorder.count()
     }
 
+    /// TCP connections accepted since start, so that a test can tell a
+    /// reused keep-alive connection from a fresh one.
+    pub fn connections_accepted(&self) -> u64 {
+        self.inner.shared.accepted.load(Ordering::Relaxed)
+    }
+
     /// Forgets queued steps and recorded requests.
     pub fn reset(&self) {
         self.inner.shared.reset();
@@ -182,6 +193,7 @@ pub(crate) struct Shared {
     pub(crate) script: Script,
     pub(crate) recorder: Recorder,
     next_id: AtomicU64,
+    accepted: AtomicU64,
 }
 
 impl Shared {
@@ -197,6 +209,7 @@ impl Shared {
             script: Script::default(),
             recorder: Recorder::new(options.record_limit),
             next_id: AtomicU64::new(1),
+            accepted: AtomicU64::new(0),
         }
     }
 
@@ -275,13 +288,19 @@ async fn not_found(uri: Uri) -> Response {
 
 /// Serves connections until `stop` fires or its sender is dropped; then drops
 /// every connection task, so no hanging request outlives the server.
-async fn accept_loop(listener: TcpListener, router: Router, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    shared.accepted.fetch_add(1, Ordering::Relaxed);
                     // Small SSE frames must leave at once, not wait for Nagle.
                     if stream.set_nodelay(true).is_err() {
                         continue;

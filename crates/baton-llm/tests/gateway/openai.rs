@@ -209,3 +209,23 @@ async fn openai_provider_without_models_lists_them_at_start() {
         "first listed"
     );
 }
+
+#[tokio::test]
+async fn openai_keeps_connections_alive_between_calls() {
+    let srv = ScriptedServer::start().await;
+    let gw = gateway(&[openai("local", &srv.openai_base(), &["m1"])], &config()).await;
+    for i in 0..5 {
+        srv.push(Step::text("one two three").chunks(3));
+        let routed = gw.chat_stream(&ask("m1", "go")).await.unwrap();
+        let (_, response) = complete(routed.value).await;
+        assert_eq!(response.message.text(), "one two three", "stream {i}");
+        srv.push(Step::text("whole"));
+        let whole = gw.chat(&ask("m1", "go")).await.unwrap();
+        assert_eq!(whole.value.message.text(), "whole", "answer {i}");
+    }
+    assert_eq!(
+        srv.connections_accepted(),
+        1,
+        "one connection served all ten calls"
+    );
+}
