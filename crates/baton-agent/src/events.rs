@@ -23,6 +23,18 @@ pub enum AgentEvent {
     Step { step: u32 },
     /// A fragment of the model's text, as it arrives.
     Text { text: String },
+    /// A fragment of a tool call the model is still writing, as it
+    /// arrives: `index` tells the calls of one answer apart, `call_id` and
+    /// `tool` come with a call's first fragment, `arguments` are JSON text
+    /// to append. `tool_call` follows with the whole call before it runs.
+    ToolCallDelta {
+        index: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool: Option<String>,
+        arguments: String,
+    },
     /// The model asked for a tool call.
     ToolCall {
         call_id: String,

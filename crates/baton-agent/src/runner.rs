@@ -373,8 +373,20 @@ impl Run {
         let mut acc = StreamAccumulator::default();
         while let Some(event) = stream.next().await {
             let event = event?;
-            if let StreamEvent::Text { text } = &event {
-                self.emit(AgentEvent::Text { text: text.clone() });
+            match &event {
+                StreamEvent::Text { text } => self.emit(AgentEvent::Text { text: text.clone() }),
+                StreamEvent::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => self.emit(AgentEvent::ToolCallDelta {
+                    index: *index,
+                    call_id: id.clone(),
+                    tool: name.clone(),
+                    arguments: arguments.clone(),
+                }),
+                _ => {}
             }
             acc.push(&event);
         }

@@ -66,6 +66,7 @@ fn event_name(event: &AgentEvent) -> &'static str {
         AgentEvent::Started { .. } => "started",
         AgentEvent::Step { .. } => "step",
         AgentEvent::Text { .. } => "text",
+        AgentEvent::ToolCallDelta { .. } => "tool_call_delta",
         AgentEvent::ToolCall { .. } => "tool_call",
         AgentEvent::ApprovalRequested { .. } => "approval_requested",
         AgentEvent::ApprovalAnswered { .. } => "approval_answered",

@@ -69,6 +69,25 @@ pub async fn agent_uses_tools_and_completes(app: TestApp) {
     assert_eq!(results.len(), 2, "{events:#?}");
     assert!(results.iter().all(|r| r["state"] == "done"), "{results:#?}");
 
+    // Each tool call streamed as the model wrote it, before it ran.
+    let kinds: Vec<&str> = events.iter().map(|(kind, _)| kind.as_str()).collect();
+    let first_delta = kinds.iter().position(|k| *k == "tool_call_delta").unwrap();
+    let first_call = kinds.iter().position(|k| *k == "tool_call").unwrap();
+    assert!(first_delta < first_call, "{kinds:?}");
+    let mut streamed = String::new();
+    for (_, delta) in events
+        .iter()
+        .take(first_call)
+        .filter(|(k, _)| k == "tool_call_delta")
+    {
+        if let Some(tool) = delta.get("tool") {
+            assert_eq!(tool, "read");
+        }
+        streamed.push_str(delta["arguments"].as_str().unwrap());
+    }
+    let streamed: Value = serde_json::from_str(&streamed).unwrap();
+    assert_eq!(streamed, json!({"path": "notes.txt"}));
+
     // What the tools returned reached the model.
     let requests = app.model_server.requests();
     let second = requests[1].body["messages"].to_string();
