@@ -29,8 +29,9 @@ use crate::spec::{Protocol, RunSpec};
 pub struct RunRequest {
     /// What the run should achieve.
     pub goal: String,
-    /// Directory the tools are jailed in: the server's workspace if unset,
-    /// else a directory inside it (absolute, or relative to it).
+    /// Directory the tools are jailed in: the server's workspace (or the
+    /// parent run's) if unset, else a directory inside it (absolute, or
+    /// relative to it).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub workspace: Option<PathBuf>,
@@ -62,7 +63,8 @@ pub struct RunRequest {
     pub goal_check: Option<bool>,
     #[serde(default)]
     pub device_id: Option<String>,
-    /// The run this one works for; its policy bounds this one's.
+    /// The run this one works for (a sub-agent, a workflow task): its
+    /// policy, workspace, network and budgets bound this one's.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub parent: Option<RunId>,
@@ -116,8 +118,11 @@ impl Agent {
         &self.approvals
     }
 
-    /// The request with every default filled in and checked.
-    pub fn spec(&self, request: RunRequest) -> Result<RunSpec, AgentError> {
+    /// The request with every default filled in and checked. A run with a
+    /// parent is held inside it: the parent's workspace (or a directory
+    /// within), network only if the parent had it, and budgets no larger
+    /// than the parent's; its policy is bounded in [`policy`](Self::policy).
+    fn spec(&self, request: RunRequest, parent: Option<&RunSpec>) -> Result<RunSpec, AgentError> {
         let c = &self.inner.config;
         if request.goal.trim().is_empty() {
             return Err(AgentError::Invalid("the goal is empty".into()));
@@ -135,7 +140,7 @@ impl Agent {
                 "mode {mode:?} is not one of chat, plan, ask, auto"
             )));
         }
-        let budgets = Budgets {
+        let mut budgets = Budgets {
             max_steps: request.max_steps.unwrap_or(c.max_steps),
             max_tokens: request.max_tokens.unwrap_or(c.max_tokens),
             max_cost_usd: request.max_cost_usd.unwrap_or(c.max_cost_usd),
@@ -143,15 +148,21 @@ impl Agent {
                 request.max_duration_secs.unwrap_or(c.max_duration_secs),
             ),
         };
+        if let Some(parent) = parent {
+            budgets = budgets.within(&parent.budgets);
+        }
         budgets.validate().map_err(AgentError::Invalid)?;
         let device = request
             .device_id
             .unwrap_or_else(|| self.inner.default_device.clone());
         let device_id = DeviceId::parse(&device).map_err(|e| AgentError::Invalid(e.to_string()))?;
-        let workspace = match request.workspace {
-            None => self.inner.default_workspace.clone(),
-            Some(dir) => self.inside_default_workspace(&dir)?,
+        let workspace = match (request.workspace, parent) {
+            (None, None) => self.inner.default_workspace.clone(),
+            (None, Some(parent)) => parent.workspace.clone(),
+            (Some(dir), None) => inside(&self.inner.default_workspace, &dir)?,
+            (Some(dir), Some(parent)) => inside(&parent.workspace, &dir)?,
         };
+        let network = request.network.unwrap_or(c.network) && parent.is_none_or(|p| p.network);
         let spec = RunSpec {
             goal: request.goal,
             model,
@@ -161,7 +172,7 @@ impl Agent {
             allow: request.allow,
             block: request.block,
             protocol: request.protocol.unwrap_or_default(),
-            network: request.network.unwrap_or(c.network),
+            network,
             goal_check: request.goal_check.unwrap_or(true),
             device_id,
             parent: request.parent,
@@ -172,36 +183,13 @@ impl Agent {
         Ok(spec)
     }
 
-    /// A workspace a request names must lie inside the default one (the
-    /// directory `baton serve` or `baton run` was given), so a caller of
-    /// the HTTP API cannot point the tools at the rest of the machine.
-    fn inside_default_workspace(&self, dir: &Path) -> Result<PathBuf, AgentError> {
-        let root = &self.inner.default_workspace;
-        let invalid =
-            |why: String| AgentError::Invalid(format!("workspace {}: {why}", dir.display()));
-        let root = root
-            .canonicalize()
-            .map_err(|e| invalid(format!("the default workspace cannot be opened: {e}")))?;
-        let joined = if dir.is_absolute() {
-            dir.to_path_buf()
-        } else {
-            root.join(dir)
-        };
-        let resolved = joined
-            .canonicalize()
-            .map_err(|e| invalid(format!("cannot be opened: {e}")))?;
-        if !resolved.starts_with(&root) {
-            return Err(invalid(format!(
-                "must be inside the server's workspace {}",
-                root.display()
-            )));
-        }
-        Ok(resolved)
-    }
-
     /// Starts a run in the background; its events come through the handle.
     pub async fn start(&self, request: RunRequest) -> Result<RunHandle, AgentError> {
-        let spec = self.spec(request)?;
+        let parent = match request.parent {
+            Some(id) => Some(self.stored_spec(id).await?),
+            None => None,
+        };
+        let spec = self.spec(request, parent.as_ref())?;
         let (events, receiver) = mpsc::unbounded_channel();
         let parts = self.parts(&spec, events).await?;
         let model = self.model(&spec.model)?;
@@ -294,6 +282,20 @@ impl Agent {
         })
     }
 
+    /// What a stored run was started with.
+    async fn stored_spec(&self, id: RunId) -> Result<RunSpec, AgentError> {
+        let record = self
+            .inner
+            .hub
+            .store()
+            .run(id)
+            .await?
+            .ok_or_else(|| AgentError::NotFound(format!("parent run {id}")))?;
+        serde_json::from_value(record.spec).map_err(|e| {
+            AgentError::Invalid(format!("the stored spec of run {id} does not parse: {e}"))
+        })
+    }
+
     /// The run's `--allow`/`--block` rules, with its mode when the person
     /// chose one.
     fn flag_rules(&self, spec: &RunSpec) -> Result<Rules, AgentError> {
@@ -335,20 +337,32 @@ impl Agent {
             }
         }
         if let Some(parent) = spec.parent {
-            let record = self
-                .inner
-                .hub
-                .store()
-                .run(parent)
-                .await?
-                .ok_or_else(|| AgentError::NotFound(format!("parent run {parent}")))?;
-            let parent_spec: RunSpec = serde_json::from_value(record.spec).map_err(|e| {
-                AgentError::Invalid(format!("the parent's stored spec does not parse: {e}"))
-            })?;
-            let parent_policy =
-                Box::pin(self.policy(&parent_spec, Path::new(&record.workspace))).await?;
+            let parent_spec = self.stored_spec(parent).await?;
+            let parent_policy = Box::pin(self.policy(&parent_spec, &parent_spec.workspace)).await?;
             policy = parent_policy.child(Some(&self.flag_rules(spec)?));
         }
         Ok(policy)
     }
+}
+
+/// A workspace a request names must lie inside `root` (the directory
+/// `baton serve` or `baton run` was given, or the parent run's), so a caller
+/// of the HTTP API cannot point the tools at the rest of the machine.
+fn inside(root: &Path, dir: &Path) -> Result<PathBuf, AgentError> {
+    let invalid = |why: String| AgentError::Invalid(format!("workspace {}: {why}", dir.display()));
+    let root = root
+        .canonicalize()
+        .map_err(|e| invalid(format!("{} cannot be opened: {e}", root.display())))?;
+    let joined = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        root.join(dir)
+    };
+    let resolved = joined
+        .canonicalize()
+        .map_err(|e| invalid(format!("cannot be opened: {e}")))?;
+    if !resolved.starts_with(&root) {
+        return Err(invalid(format!("must be inside {}", root.display())));
+    }
+    Ok(resolved)
 }

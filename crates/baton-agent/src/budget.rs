@@ -22,6 +22,17 @@ pub struct Budgets {
 }
 
 impl Budgets {
+    /// Each limit no larger than `outer`'s: a sub-run never gets more than
+    /// the run it works for.
+    pub fn within(self, outer: &Budgets) -> Budgets {
+        Budgets {
+            max_steps: self.max_steps.min(outer.max_steps),
+            max_tokens: self.max_tokens.min(outer.max_tokens),
+            max_cost_usd: self.max_cost_usd.min(outer.max_cost_usd),
+            max_duration: self.max_duration.min(outer.max_duration),
+        }
+    }
+
     /// The most steps any run may ask for.
     pub const STEPS_CEILING: u32 = 1_000;
 }

@@ -528,3 +528,85 @@ pub async fn agent_stops_when_cost_or_time_run_out(app: TestApp) {
     );
     app.stop().await;
 }
+
+pub async fn agent_sub_run_is_bounded_by_its_parent(app: TestApp) {
+    std::fs::create_dir_all(app.workspace.path().join("sub/deeper")).unwrap();
+    app.model_server.push(Step::text("planned."));
+    app.model_server.push(goal_met());
+    let parent = run(
+        &app,
+        json!({"goal": "plan", "mode": "auto", "workspace": "sub", "block": ["curl"],
+               "network": false, "max_steps": 4, "max_cost_usd": 0.5}),
+    )
+    .await;
+    let parent_id = finished(&parent)["run_id"].as_str().unwrap().to_owned();
+
+    // The child asks for more than its parent has, and gets none of it.
+    app.model_server.push(Step::tool_call(
+        "shell",
+        json!({"command": "curl -s http://127.0.0.1:9/"}),
+    ));
+    app.model_server.push(Step::tool_call(
+        "write",
+        json!({"path": "child.txt", "content": "ok"}),
+    ));
+    app.model_server.push(Step::text("done."));
+    app.model_server.push(goal_met());
+    let child = run(
+        &app,
+        json!({"goal": "fetch", "mode": "auto", "parent": parent_id, "allow": ["shell", "write"],
+               "network": true, "max_steps": 50, "max_cost_usd": 10.0}),
+    )
+    .await;
+    let end = finished(&child);
+    assert_eq!(end["status"], "completed", "{child:#?}");
+    let blocked = named(&child, "blocked");
+    assert_eq!(blocked.len(), 1, "{child:#?}");
+    assert!(
+        blocked[0]["subject"].as_str().unwrap().contains("curl"),
+        "{blocked:#?}"
+    );
+    // It works in the parent's workspace.
+    assert!(app.workspace.path().join("sub/child.txt").exists());
+
+    let (status, detail) = app
+        .get_json(&format!("/agent/runs/{}", end["run_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    let spec = &detail["run"]["spec"];
+    assert_eq!(detail["run"]["parent_id"], parent_id.as_str());
+    assert_eq!(spec["network"], false, "{spec}");
+    assert_eq!(spec["budgets"]["max_steps"], 4, "{spec}");
+    assert_eq!(spec["budgets"]["max_cost_usd"], 0.5, "{spec}");
+    assert!(
+        detail["run"]["workspace"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sub"),
+        "{detail}"
+    );
+
+    // A child may narrow its workspace, never leave the parent's.
+    let (status, error) = app
+        .post_json(
+            "/agent/run",
+            json!({"goal": "x", "parent": parent_id, "workspace": ".."}),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be inside"),
+        "{error}"
+    );
+    let (status, error) = app
+        .post_json(
+            "/agent/run",
+            json!({"goal": "x", "parent": "01a2b3c4-0000-7000-8000-000000000000"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{error}");
+    app.stop().await;
+}

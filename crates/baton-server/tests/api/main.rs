@@ -60,6 +60,7 @@ on_both_backends!(
     agent_contains_injected_attacks,
     agent_stops_when_the_token_budget_is_spent,
     agent_stops_when_cost_or_time_run_out,
+    agent_sub_run_is_bounded_by_its_parent,
 );
 
 mod auth;
