@@ -91,6 +91,7 @@ impl ChildSetup {
                     return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
                 check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+                drop_capabilities()?;
             }
         }
         let enforced = self.restrict()?;
@@ -119,6 +120,61 @@ impl ChildSetup {
     fn restrict(&mut self) -> io::Result<u8> {
         Ok(0)
     }
+}
+
+/// Leaves the child no capability, now or after exec, even when baton runs as root:
+/// `CAP_SYS_PTRACE` would let it read baton's memory and environment (the provider keys)
+/// through `/proc`, `CAP_DAC_OVERRIDE` any file whatever its mode. Emptying the bounding set
+/// keeps exec from granting root its capabilities again. Async-signal-safe: raw syscalls only.
+#[cfg(target_os = "linux")]
+fn drop_capabilities() -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    /// `_LINUX_CAPABILITY_VERSION_3`: two `Data` words, 64 capabilities.
+    const VERSION_3: u32 = 0x2008_0522;
+    // SAFETY: prctl and capset on this process, with pointers to live, correctly laid-out
+    // structs.
+    unsafe {
+        for cap in 0..64 {
+            // EINVAL past the kernel's last capability, EPERM without CAP_SETPCAP (a process
+            // that never had capabilities): both leave nothing to drop.
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
+        let header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let data = [
+            Data {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            },
+            Data {
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+            },
+        ];
+        check(libc::syscall(libc::SYS_capset, &header, data.as_ptr()))?;
+    }
+    Ok(())
 }
 
 /// Tasks (processes and threads) on the system now, from `/proc/loadavg`; 0 where unknown.

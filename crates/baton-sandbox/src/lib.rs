@@ -3,7 +3,8 @@
 //! On Linux the child confines itself between fork and exec: its own session and process
 //! group, a per-run pids cgroup where one is writable, rlimits (CPU, address space, processes,
 //! file size, no core dumps), `PR_SET_PDEATHSIG`, `PR_SET_NO_NEW_PRIVS`, then a Landlock
-//! ruleset: read and execute where `readable` says, write only under `writable`, TCP denied
+//! ruleset: read and execute only where `readable` says (the system trees by default, not home
+//! directories), write only under `writable`, TCP denied
 //! unless the spec allows network, signals and abstract UNIX sockets scoped to the sandbox.
 //! The parent enforces the wall-clock and output limits and kills the whole run (process group
 //! and cgroup) when either is hit, when the command exits, or when the future is dropped.
@@ -28,5 +29,5 @@ pub use outcome::{ExecOutcome, ExitState, Limit};
 pub use sandbox::Sandbox;
 pub use spec::{
     ExecLimits, ExecSpec, MAX_OUTPUT_BYTES, MAX_PROCESSES, MAX_STDIN_BYTES, MAX_WALL_TIME,
-    MIN_ADDRESS_SPACE_BYTES,
+    MIN_ADDRESS_SPACE_BYTES, system_readable,
 };

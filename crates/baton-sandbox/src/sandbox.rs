@@ -48,8 +48,15 @@ impl Sandbox {
         PROBED.get_or_init(Sandbox::probe_now).clone()
     }
 
+    /// Also makes this process non-dumpable (as ssh-agent does): its `/proc` entries then belong
+    /// to root, so a sandboxed child, which keeps no capability, cannot read its environment
+    /// or memory, where provider keys live. Core dumps of baton are off as a consequence.
     #[cfg(target_os = "linux")]
     fn probe_now() -> Sandbox {
+        // SAFETY: a prctl on this process's own flag.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
         let cgroups = PidsCgroupParent::find();
         let process_cap = if cgroups.is_some() {
             ProcessCap::PidsCgroup

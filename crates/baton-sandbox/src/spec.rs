@@ -115,9 +115,10 @@ pub struct ExecSpec {
     pub stdin: Option<Vec<u8>>,
     /// Trees the child may write, create and delete in (the workspace and a per-call temp dir).
     pub writable: Vec<PathBuf>,
-    /// Trees the child may read and execute from. `/` by default: programs need system
-    /// libraries, interpreters and their packages, and reading is not what the sandbox guards
-    /// (the policy and the workspace jail decide what a tool may read).
+    /// Trees the child may read and execute from besides `writable`: [`system_readable`] by
+    /// default, so that programs find their libraries, interpreters and packages while the
+    /// rest of the machine (home directories with their keys, other projects, `/root`, `/var`,
+    /// `/run`) stays out of reach.
     pub readable: Vec<PathBuf>,
     /// Allow TCP bind and connect; `false` denies them (Landlock ABI >= 4).
     pub network: bool,
@@ -128,8 +129,8 @@ pub struct ExecSpec {
 }
 
 impl ExecSpec {
-    /// A spec with the safe defaults: empty environment, no stdin, nothing writable, `/`
-    /// readable, no network, default limits, isolation required.
+    /// A spec with the safe defaults: empty environment, no stdin, nothing writable, the system
+    /// trees readable, no network, default limits, isolation required.
     pub fn new(program: impl Into<PathBuf>, cwd: impl Into<PathBuf>) -> ExecSpec {
         ExecSpec {
             program: program.into(),
@@ -138,7 +139,7 @@ impl ExecSpec {
             env: Vec::new(),
             stdin: None,
             writable: Vec::new(),
-            readable: vec![PathBuf::from("/")],
+            readable: system_readable(),
             network: false,
             limits: ExecLimits::default(),
             isolation_required: true,
@@ -180,6 +181,79 @@ impl ExecSpec {
         check_paths("readable", &self.readable)?;
         self.limits.validate()
     }
+}
+
+/// Programs, libraries and interpreters with their packages.
+const SYSTEM_TREES: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/opt",
+    "/proc",
+    "/sys/devices/system/cpu",
+];
+
+/// The few device files and `/etc` entries programs read: the loader's cache, users and groups
+/// for `id` and `ls -l`, name resolution, time zone, certificates, git's and Python's system
+/// configuration. Not the rest of `/etc` (`shadow`, service configuration) nor `/dev` (disks).
+const SYSTEM_FILES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/resolv.conf",
+    "/etc/gai.conf",
+    "/etc/protocols",
+    "/etc/services",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/gitconfig",
+    "/etc/mime.types",
+    "/etc/magic",
+    "/etc/os-release",
+    "/etc/terminfo",
+    "/etc/inputrc",
+    "/etc/locale.alias",
+    "/etc/bash.bashrc",
+    "/etc/profile",
+];
+
+/// What a sandboxed program may read by default: [`SYSTEM_TREES`], [`SYSTEM_FILES`] and
+/// Python's `/etc/python3*`, those of them that exist here.
+pub fn system_readable() -> Vec<PathBuf> {
+    let python = std::fs::read_dir("/etc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("python3"))
+        });
+    SYSTEM_TREES
+        .iter()
+        .chain(SYSTEM_FILES)
+        .map(PathBuf::from)
+        .chain(python)
+        .filter(|path| path.exists())
+        .collect()
 }
 
 fn check_paths(kind: &str, paths: &[PathBuf]) -> Result<(), SandboxError> {

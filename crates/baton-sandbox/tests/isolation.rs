@@ -92,8 +92,12 @@ async fn rm_rf_root_deletes_nothing_outside_the_workspace() {
         !probe.status.success() && probe.isolation.is_isolated(),
         "refusing to run rm -rf / without working confinement"
     );
-    // `/*` rather than `/`: GNU rm refuses `/` itself (--preserve-root), not its entries.
-    let mut spec = shell("rm -rf /* ; echo done", workspace.path());
+    // The whole tree, and the system trees by name (a shell cannot even list `/` to expand
+    // `/*`); then the workspace through the working directory, which the sandbox may delete in.
+    let mut spec = shell(
+        "rm -rf --no-preserve-root / /usr /etc /tmp /root /home /var; rm -rf \"$PWD\"/* ; echo done",
+        workspace.path(),
+    );
     spec.limits.wall_time = std::time::Duration::from_secs(120);
     // rm reports every entry it may not remove: tens of thousands of lines.
     spec.limits.max_output_bytes = baton_sandbox::MAX_OUTPUT_BYTES;
@@ -124,7 +128,7 @@ async fn a_symlink_out_of_the_workspace_does_not_open_a_way_out() {
     let elsewhere = tempfile::tempdir().unwrap();
     let name = format!("baton-sandbox-escape-{}", std::process::id());
     let script = format!(
-        "ln -s /etc x && ln -s {} y; echo > x/{name}; echo > y/{name}; ls x/ > /dev/null",
+        "ln -s /usr x && ln -s {} y; echo > x/{name}; echo > y/{name}; ls x/ > /dev/null",
         elsewhere.path().display()
     );
     let outcome = sandbox()
@@ -135,7 +139,7 @@ async fn a_symlink_out_of_the_workspace_does_not_open_a_way_out() {
         workspace.path().join("x").is_symlink(),
         "making the link itself is allowed"
     );
-    assert!(!PathBuf::from("/etc").join(&name).exists());
+    assert!(!PathBuf::from("/usr").join(&name).exists());
     assert!(!elsewhere.path().join(&name).exists());
     assert_eq!(
         text(&outcome.stderr).matches("Permission denied").count(),
@@ -307,4 +311,37 @@ pub fn network_rules_enforceable(sandbox: &Sandbox) -> bool {
             false
         }
     }
+}
+
+#[tokio::test]
+async fn nothing_outside_the_system_trees_and_the_workspace_can_be_read() {
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("mine.txt"), "mine").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let secret = home.path().join("id_ed25519");
+    std::fs::write(&secret, "PRIVATE KEY").unwrap();
+    let script = format!(
+        "cat mine.txt; cat {}; cat /etc/shadow; cat /proc/{}/environ; ls {}; python3 -c 'print(6*7)'",
+        secret.display(),
+        std::process::id(),
+        home.path().display()
+    );
+    let outcome = sandbox()
+        .run(shell(&script, workspace.path()))
+        .await
+        .unwrap();
+    assert!(outcome.isolation.is_isolated());
+    let stdout = text(&outcome.stdout);
+    let stderr = text(&outcome.stderr);
+    assert!(stdout.starts_with("mine"), "{stdout}");
+    assert!(
+        stdout.contains("42"),
+        "programs and interpreters still run: {stderr}"
+    );
+    assert!(!stdout.contains("PRIVATE KEY"), "{stdout}");
+    assert!(
+        !stdout.contains("PATH="),
+        "the parent's environment leaked: {stdout}"
+    );
+    assert_eq!(stderr.matches("Permission denied").count(), 4, "{stderr}");
 }

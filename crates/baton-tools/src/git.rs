@@ -258,6 +258,25 @@ fn git_environment() -> Vec<(OsString, OsString)> {
     env
 }
 
+/// The person's own git configuration (name, e-mail, aliases) where it
+/// exists, readable in the sandbox beside the system trees: git refuses to
+/// run when a configuration file it finds cannot be read. Credentials
+/// (`~/.git-credentials`) stay out of reach.
+fn user_git_config() -> Vec<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    [
+        home.map(|h| h.join(".gitconfig")),
+        xdg.map(|x| x.join("git")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|path| path.is_absolute() && path.exists())
+    .collect()
+}
+
 /// Runs git in the sandbox: it may write only in the workspace (its
 /// repository included), reaches no network, and a filter or program that
 /// a repository's config names is confined the same way.
@@ -289,6 +308,7 @@ async fn run_git(
     .collect();
     spec.env = git_environment();
     spec.writable = vec![root.to_path_buf()];
+    spec.readable.extend(user_git_config());
     spec.isolation_required = !ctx.allow_unsandboxed;
     spec.limits = ExecLimits {
         wall_time: timeout,

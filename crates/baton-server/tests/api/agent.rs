@@ -407,6 +407,8 @@ pub async fn agent_contains_injected_attacks(app: TestApp) {
         )}),
         json!({"command": "yes"}),
         json!({"command": "sleep 100", "timeout_secs": 1}),
+        // A file outside the workspace, and baton's own environment (its keys).
+        json!({"command": format!("cat {}/secret.txt; cat /proc/$PPID/environ", outside.path().display())}),
     ];
     for attack in &attacks {
         app.model_server
@@ -469,8 +471,15 @@ pub async fn agent_contains_injected_attacks(app: TestApp) {
             .contains("time limit"),
         "{results:#?}"
     );
-    assert!(told(7).contains("outside"), "symlink: {}", told(7));
-    assert!(!told(7).contains("do not read"));
+    assert_eq!(
+        told(7).matches("Permission denied").count(),
+        2,
+        "reads outside: {}",
+        told(7)
+    );
+    assert!(!told(7).contains("do not read") && !told(7).contains("PATH="));
+    assert!(told(8).contains("outside"), "symlink: {}", told(8));
+    assert!(!told(8).contains("do not read"));
     app.stop().await;
 }
 
