@@ -2,8 +2,9 @@
 //! answer approvals. The CLI's `baton run` and the HTTP `POST /agent/run`
 //! go through these same functions.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_config::{AgentConfig, PolicyConfig};
@@ -103,6 +104,44 @@ pub struct RunHandle {
 pub struct Agent {
     inner: Arc<AgentParts>,
     approvals: Approvals,
+    driving: Driving,
+}
+
+/// The runs this process is driving now. A second `resume` of one of them
+/// is refused: two loops acting for one run would each answer its open
+/// calls and race on its steps.
+#[derive(Clone, Default)]
+struct Driving(Arc<Mutex<HashSet<RunId>>>);
+
+impl Driving {
+    fn claim(&self, id: RunId) -> Result<Claim, AgentError> {
+        if self.0.lock().expect("driving lock").insert(id) {
+            Ok(Claim {
+                driving: self.clone(),
+                id,
+            })
+        } else {
+            Err(AgentError::Conflict(format!(
+                "run {id} is already being driven; follow it with GET /agent/runs/{id}"
+            )))
+        }
+    }
+}
+
+/// Held by a run's task for as long as it drives the run.
+struct Claim {
+    driving: Driving,
+    id: RunId,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.driving
+            .0
+            .lock()
+            .expect("driving lock")
+            .remove(&self.id);
+    }
 }
 
 impl Agent {
@@ -111,6 +150,7 @@ impl Agent {
         Agent {
             inner: Arc::new(parts),
             approvals,
+            driving: Driving::default(),
         }
     }
 
@@ -195,10 +235,14 @@ impl Agent {
         let model = self.model(&spec.model)?;
         let run = Run::create(parts, spec, model).await?;
         let run_id = run.id();
+        let claim = self.driving.claim(run_id)?;
         Ok(RunHandle {
             run_id,
             events: receiver,
-            done: tokio::spawn(run.drive()),
+            done: tokio::spawn(async move {
+                let _claim = claim;
+                run.drive().await
+            }),
         })
     }
 
@@ -218,6 +262,9 @@ impl Agent {
         }
         let spec: RunSpec = serde_json::from_value(record.spec.clone())
             .map_err(|e| AgentError::Invalid(format!("the stored run spec does not parse: {e}")))?;
+        // Claimed before `Run::resume` marks open calls interrupted, which
+        // must not happen to calls a live loop is running.
+        let claim = self.driving.claim(id)?;
         let (events, receiver) = mpsc::unbounded_channel();
         let parts = self.parts(&spec, events).await?;
         let model = self.model(&record.model)?;
@@ -225,7 +272,10 @@ impl Agent {
         Ok(RunHandle {
             run_id: id,
             events: receiver,
-            done: tokio::spawn(run.drive()),
+            done: tokio::spawn(async move {
+                let _claim = claim;
+                run.drive().await
+            }),
         })
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use baton_core::{
     ChatRequest, Message, MessageId, ModelInfo, Role, RunId, SessionId, StreamAccumulator,
-    StreamEvent, ToolCall, ToolCallId, Usage, wall_millis,
+    StreamEvent, ToolCall, ToolCallId, Usage, one_line, wall_millis,
 };
 use baton_hub::{Hub, MemoryLogEntry};
 use baton_policy::{Decision, Effect, Mode, Policy};
@@ -445,7 +445,7 @@ impl Run {
                 text_results.push_str(&format!(
                     "### {}: {}\n{}\n\n",
                     call.name,
-                    short(&call.arguments, 200),
+                    one_line(&call.arguments, 200),
                     output
                 ));
             }
@@ -575,7 +575,7 @@ impl Run {
             Ok(out) => (CallState::Done, out.text, out.summary, out.truncated),
             Err(error) => {
                 let message = format!("error: {error}");
-                let summary = short(&message, 120);
+                let summary = one_line(&message, 120);
                 (CallState::Failed, message, summary, false)
             }
         };
@@ -645,7 +645,7 @@ impl Run {
             let result = CallResult {
                 state,
                 output: output.to_owned(),
-                summary: short(summary, 200),
+                summary: one_line(summary, 200),
                 truncated,
                 finished_ms: wall_millis() as i64,
             };
@@ -755,8 +755,8 @@ impl Run {
         let line = format!(
             "{} `{}`: {} ({})",
             call.name,
-            short(subject, 120),
-            short(summary, 160),
+            one_line(subject, 120),
+            one_line(summary, 160),
             state.as_str()
         );
         if call.name == "shell" && is_test_command(subject) {
@@ -770,7 +770,7 @@ impl Run {
             call_id: call.id.clone(),
             tool: call.name.clone(),
             state,
-            summary: short(summary, 200),
+            summary: one_line(summary, 200),
             duration_ms: started.elapsed().as_millis() as u64,
             truncated: cut,
         });
@@ -921,12 +921,12 @@ impl Run {
         let mut blockers = Vec::new();
         let mut next = Vec::new();
         if status == RunStatus::Completed {
-            next.push(format!("Done: {}", short(&self.last_answer, 400)));
+            next.push(format!("Done: {}", one_line(&self.last_answer, 400)));
         } else {
             blockers.push(format!("Ended {}: {reason}", status.as_str()));
             next.push(format!(
                 "The goal is not met; pick up from: {}",
-                short(&self.last_answer, 400)
+                one_line(&self.last_answer, 400)
             ));
         }
         Entry {
@@ -959,17 +959,6 @@ fn is_test_command(command: &str) -> bool {
     ]
     .iter()
     .any(|t| command.contains(t))
-}
-
-/// At most `max` characters of `text` on one line.
-fn short(text: &str, max: usize) -> String {
-    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() <= max {
-        line
-    } else {
-        let cut: String = line.chars().take(max).collect();
-        format!("{cut}…")
-    }
 }
 
 impl From<ToolError> for AgentError {

@@ -2,6 +2,7 @@
 //! fourth tier). Each agent session appends one structured entry for the
 //! next instance, person or model, to read.
 
+use baton_core::one_line;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::Path;
@@ -32,7 +33,7 @@ impl Entry {
     /// The entry as Markdown. Empty sections say so rather than vanish, so
     /// every entry has the same shape.
     pub fn render(&self) -> String {
-        let mut out = format!("\n## Session: {}\n", one_line(&self.title));
+        let mut out = format!("\n## Session: {}\n", one_line(&self.title, usize::MAX));
         for (heading, items) in [
             ("Starting Context", &self.starting_context),
             ("Work Accomplished", &self.work_done),
@@ -51,10 +52,6 @@ impl Entry {
         }
         out
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Keeps a multi-line item inside its bullet.

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod clock;
 pub mod ids;
 pub mod model;
+pub mod summary;
 
 pub use chat::{
     ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, Message, Role,
@@ -16,3 +17,4 @@ pub use chat::{
 pub use clock::{Hlc, HlcStamp, wall_millis};
 pub use ids::{ApprovalId, DeviceId, MessageId, RunId, SessionId, ToolCallId};
 pub use model::{Capabilities, ModelId, ModelIdError, ModelInfo, Pricing};
+pub use summary::one_line;

@@ -2,6 +2,7 @@
 //! trace on stderr and approvals asked inline (or over the HTTP API when
 //! there is no terminal to ask on).
 
+use baton_core::one_line;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -202,14 +203,5 @@ fn prompt(tool: &str, subject: &str, reason: &str) -> anyhow::Result<(bool, Appr
             "n" | "no" => return Ok((false, ApprovalScope::Once)),
             _ => writeln!(err, "  answer y, a or n")?,
         }
-    }
-}
-
-fn one_line(text: &str, max: usize) -> String {
-    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() <= max {
-        line
-    } else {
-        format!("{}…", line.chars().take(max).collect::<String>())
     }
 }

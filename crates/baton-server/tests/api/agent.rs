@@ -158,6 +158,19 @@ pub async fn agent_asks_and_http_answers(app: TestApp) {
         };
         assert_eq!(approval["tool"], "write");
         assert_eq!(approval["status"], "pending");
+        // A run being driven cannot be resumed a second time.
+        let run_id = approval["run_id"].as_str().unwrap();
+        let (status, busy) = app
+            .post_json(&format!("/agent/runs/{run_id}/resume"), json!({}))
+            .await;
+        assert_eq!(status, 409, "{busy}");
+        assert!(
+            busy["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already being driven"),
+            "{busy}"
+        );
         let id = approval["id"].as_str().unwrap();
         let (status, answered) = app
             .post_json(&format!("/approvals/{id}"), json!({"decision": decision}))
