@@ -37,6 +37,8 @@ pub(crate) struct ChildSetup {
     /// Write end of the pipe that tells the parent what Landlock enforced (one byte).
     pub(crate) report: Option<OwnedFd>,
     pub(crate) isolation_required: bool,
+    /// Refuse IP and packet sockets (the run has no network).
+    pub(crate) deny_network: bool,
 }
 
 impl ChildSetup {
@@ -58,6 +60,7 @@ impl ChildSetup {
             ruleset: None,
             report: None,
             isolation_required,
+            deny_network: false,
         }
     }
 
@@ -92,6 +95,10 @@ impl ChildSetup {
                 }
                 check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
                 drop_capabilities()?;
+                #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+                if self.deny_network {
+                    crate::seccomp::deny_network_sockets()?;
+                }
             }
         }
         let enforced = self.restrict()?;

@@ -3,7 +3,8 @@
 //! On Linux the child confines itself between fork and exec: its own session and process
 //! group, a per-run pids cgroup where one is writable, rlimits (CPU, address space, processes,
 //! file size, no core dumps), `PR_SET_PDEATHSIG`, `PR_SET_NO_NEW_PRIVS`, then a Landlock
-//! ruleset: read and execute only where `readable` says (the system trees by default, not home
+//! ruleset (plus a seccomp filter refusing IP and packet sockets when the run has no network):
+//! read and execute only where `readable` says (the system trees by default, not home
 //! directories), write only under `writable`, TCP denied
 //! unless the spec allows network, signals and abstract UNIX sockets scoped to the sandbox.
 //! The parent enforces the wall-clock and output limits and kills the whole run (process group
@@ -19,6 +20,11 @@ mod isolation;
 mod landlock_rules;
 mod outcome;
 mod sandbox;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod seccomp;
 mod spec;
 
 pub use error::SandboxError;

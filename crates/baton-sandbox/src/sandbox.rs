@@ -174,6 +174,7 @@ impl Sandbox {
         #[cfg(target_os = "linux")]
         if self.isolation.is_isolated() {
             setup.ruleset = Some(crate::landlock_rules::build(spec)?);
+            setup.deny_network = !spec.network;
         }
         // Close-on-exec on every platform: the child writes its Landlock status before exec.
         let (report_read, report_write) = io::pipe()?;

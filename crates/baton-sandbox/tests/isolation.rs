@@ -210,6 +210,43 @@ async fn binding_a_port_is_denied_without_network() {
 }
 
 #[tokio::test]
+async fn datagrams_do_not_leave_without_network() {
+    let sandbox = sandbox();
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let workspace = tempfile::tempdir().unwrap();
+    let send = format!(
+        "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'leak', ('127.0.0.1', {port})); print('sent')\""
+    );
+    let denied = sandbox.run(shell(&send, workspace.path())).await.unwrap();
+    assert!(
+        text(&denied.stderr).contains("PermissionError"),
+        "{}",
+        text(&denied.stderr)
+    );
+    let mut buf = [0u8; 16];
+    assert!(receiver.recv(&mut buf).is_err(), "a datagram got out");
+    // Local sockets still work: a UNIX socket pair needs no network.
+    let local = sandbox
+        .run(shell(
+            "python3 -c \"import socket; a, b = socket.socketpair(); a.send(b'x'); print(b.recv(1))\"",
+            workspace.path(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(text(&local.stdout), "b'x'\n", "{}", text(&local.stderr));
+
+    let mut spec = shell(&send, workspace.path());
+    spec.network = true;
+    let allowed = sandbox.run(spec).await.unwrap();
+    assert_eq!(text(&allowed.stdout), "sent\n", "{}", text(&allowed.stderr));
+    assert_eq!(receiver.recv(&mut buf).unwrap(), 4);
+}
+
+#[tokio::test]
 async fn the_parent_environment_is_not_inherited() {
     let workspace = tempfile::tempdir().unwrap();
     let mut spec = shell("env", workspace.path());
