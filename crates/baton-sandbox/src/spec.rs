@@ -235,8 +235,13 @@ const SYSTEM_FILES: &[&str] = &[
 ];
 
 /// What a sandboxed program may read by default: [`SYSTEM_TREES`], [`SYSTEM_FILES`] and
-/// Python's `/etc/python3*`, those of them that exist here.
+/// Python's `/etc/python3*`, those of them that exist here (looked up once per process).
 pub fn system_readable() -> Vec<PathBuf> {
+    static FOUND: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    FOUND.get_or_init(find_system_readable).clone()
+}
+
+fn find_system_readable() -> Vec<PathBuf> {
     let python = std::fs::read_dir("/etc")
         .into_iter()
         .flatten()
