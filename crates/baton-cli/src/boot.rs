@@ -137,10 +137,18 @@ pub async fn agent(loaded: &Loaded, hub: &Hub, global: &Global) -> anyhow::Resul
         );
     }
     let mut toolbox = Toolbox::builtin(sandbox);
-    for server in mcp_servers(loaded)? {
-        match McpClient::connect(&server).await {
-            Ok(client) => {
-                for tool in McpTool::all(Arc::new(client)).await? {
+    // All servers at once, each within its own timeout: start-up waits for
+    // the slowest, not for the sum.
+    let servers = mcp_servers(loaded)?;
+    let connected = futures::future::join_all(servers.iter().map(|server| async move {
+        let client = Arc::new(McpClient::connect(server).await?);
+        McpTool::all(client).await
+    }))
+    .await;
+    for (server, tools) in servers.iter().zip(connected) {
+        match tools {
+            Ok(tools) => {
+                for tool in tools {
                     toolbox.register(Arc::new(tool))?;
                 }
             }
