@@ -10,7 +10,6 @@ mod error;
 pub mod events;
 pub mod goal;
 mod runner;
-pub mod session_log;
 pub mod spec;
 pub mod stuck;
 pub mod text_protocol;

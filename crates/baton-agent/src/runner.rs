@@ -10,6 +10,7 @@
 //! model, never silently repeated), and every call that never started
 //! (run now).
 
+use baton_continuity::{Entry, SessionLog};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +35,6 @@ use crate::context::{self, TokenCounter, Window};
 use crate::error::AgentError;
 use crate::events::AgentEvent;
 use crate::goal;
-use crate::session_log::{self, Entry};
 use crate::spec::{Protocol, RunSpec};
 use crate::stuck::StuckDetector;
 use crate::text_protocol;
@@ -883,8 +883,20 @@ impl Run {
         store
             .update_run(self.record.id, &self.progress(status, Some(reason.clone())))
             .await?;
-        let entry = self.log_entry(status, &reason);
-        if let Err(error) = session_log::append(self.parts.tools.workspace.root(), &entry) {
+        let entry = self.log_entry(status, &reason).render();
+        let appended = match SessionLog::open(self.parts.tools.workspace.root()) {
+            Ok(log) => {
+                log.append(
+                    store,
+                    &entry,
+                    &self.record.device_id,
+                    self.parts.hub.clock(),
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = appended {
             tracing::warn!(%error, "cannot append to the workspace's session log");
         }
         self.parts.hub.memory_log().flush().await;

@@ -53,6 +53,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The workspace's session log (`SESSION_LOG.md`).
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -150,6 +153,13 @@ pub struct ModelsArgs {
     /// Ask each provider for its current model list first.
     #[arg(long)]
     pub refresh: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Check the file against its hash-chained record: an edited, moved,
+    /// deleted or hand-added entry is reported by position (exit 1).
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod clock;
 pub mod ids;
+pub mod log_chain;
 pub mod model;
 pub mod summary;
 

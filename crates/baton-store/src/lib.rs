@@ -15,6 +15,7 @@ mod postgres;
 mod records;
 mod rows;
 mod runs;
+mod session_log;
 mod sqlite;
 mod store;
 mod writer;
@@ -25,5 +26,6 @@ pub use runs::{
     AgentRun, Approval, ApprovalAnswer, ApprovalScope, ApprovalStatus, CallResult, CallState,
     Intent, RunProgress, RunStatus, ToolCallRecord,
 };
+pub use session_log::{LogEntry, NewLogEntry};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
 pub use writer::{Committed, RecordWriter, WriterOptions};

@@ -200,12 +200,12 @@ fn device_id_column(text: &str) -> Result<DeviceId, StoreError> {
 }
 
 /// An HLC stamp as a signed 64-bit column; stamps past the year 6400 do not fit.
-fn hlc_column(stamp: HlcStamp) -> Result<i64, StoreError> {
+pub(crate) fn hlc_column(stamp: HlcStamp) -> Result<i64, StoreError> {
     i64::try_from(stamp.to_u64())
         .map_err(|_| StoreError::InvalidInput(format!("hlc stamp {stamp} is out of range")))
 }
 
-fn hlc_from_column(value: i64) -> Result<HlcStamp, StoreError> {
+pub(crate) fn hlc_from_column(value: i64) -> Result<HlcStamp, StoreError> {
     u64::try_from(value)
         .map(HlcStamp::from_u64)
         .map_err(|_| StoreError::corrupt(format!("negative hlc stamp {value}")))

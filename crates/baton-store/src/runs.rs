@@ -17,26 +17,7 @@ use utoipa::ToSchema;
 
 use crate::error::StoreError;
 use crate::rows::check_text;
-use crate::store::{Backends, Store};
-
-/// Runs `$body` with `$pool` bound to the store's pool for `$role` (`read`
-/// or `write`; PostgreSQL has one pool for both).
-macro_rules! on_pool {
-    ($store:expr, $role:ident, |$pool:ident| $body:expr) => {
-        match &$store.backend {
-            Backends::Sqlite(sqlite) => {
-                let $pool = on_pool!(@sqlite sqlite, $role);
-                $body
-            }
-            Backends::Postgres(pg) => {
-                let $pool = pg.pool();
-                $body
-            }
-        }
-    };
-    (@sqlite $s:ident, read) => { $s.reader() };
-    (@sqlite $s:ident, write) => { $s.writer() };
-}
+use crate::store::{Store, on_pool};
 
 /// Where a run stands. Every run that ends says why, never silently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -263,3 +263,24 @@ impl fmt::Debug for Store {
             .finish_non_exhaustive()
     }
 }
+
+/// Runs `$body` with `$pool` bound to the store's pool for `$role` (`read`
+/// or `write`; PostgreSQL has one pool for both): one SQL text for both
+/// backends, type-checked once per backend.
+macro_rules! on_pool {
+    ($store:expr, $role:ident, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backends::Sqlite(sqlite) => {
+                let $pool = on_pool!(@sqlite sqlite, $role);
+                $body
+            }
+            $crate::store::Backends::Postgres(pg) => {
+                let $pool = pg.pool();
+                $body
+            }
+        }
+    };
+    (@sqlite $s:ident, read) => { $s.reader() };
+    (@sqlite $s:ident, write) => { $s.writer() };
+}
+pub(crate) use on_pool;

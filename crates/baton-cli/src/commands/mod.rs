@@ -4,6 +4,7 @@
 mod chat;
 mod config;
 mod doctor;
+mod log;
 mod models;
 mod run;
 mod serve;
@@ -11,7 +12,7 @@ mod serve;
 use clap::CommandFactory;
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, ConfigCommand};
+use crate::args::{Cli, Command, ConfigCommand, LogCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&global, args).await,
         Command::Doctor => doctor::run(&global).await,
         Command::Config(ConfigCommand::Check) => config::check(&global),
+        Command::Log(LogCommand::Verify) => log::verify(&global).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -55,6 +55,26 @@ async fn run_shows_a_live_trace_and_completes() {
     // Every message of the run is in the memory log too.
     let log = std::fs::read_to_string(setup.data_dir().join("memory_log.jsonl")).unwrap();
     assert!(log.lines().count() >= 6, "{log}");
+
+    // The session log entry was recorded hash-chained; an edit is found.
+    let ws = workspace.path().to_str().unwrap();
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "log", "verify"]));
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains("1 entries recorded, 1 in the file") && out.contains("intact"),
+        "{out}"
+    );
+    let path = workspace.path().join("SESSION_LOG.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("greet in hello.txt", "something else")).unwrap();
+    let (status, out, _) = run(setup.command(&["--workspace", ws, "--json", "log", "verify"]));
+    assert_eq!(status.code(), Some(1), "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["problems"],
+        json!([{"kind": "edited", "position": 1}]),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

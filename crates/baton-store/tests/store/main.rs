@@ -62,4 +62,6 @@ on_both_backends!(
     runs_round_trip_and_end_once,
     tool_call_intents_never_run_twice,
     approvals_are_answered_once,
+    session_log_chains_entries_per_workspace,
+    concurrent_log_appenders_keep_one_chain,
 );

@@ -6,6 +6,7 @@ mod history;
 mod lifecycle;
 mod messages;
 mod runs;
+mod session_log;
 mod sessions;
 mod writer;
 
@@ -14,5 +15,6 @@ pub use history::*;
 pub use lifecycle::*;
 pub use messages::*;
 pub use runs::*;
+pub use session_log::*;
 pub use sessions::*;
 pub use writer::*;

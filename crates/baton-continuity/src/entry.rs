@@ -1,17 +1,7 @@
-//! `SESSION_LOG.md`: the workspace's append-only work journal (seed 001's
-//! fourth tier). Each agent session appends one structured entry for the
-//! next instance, person or model, to read.
+//! One session's entry in `SESSION_LOG.md`, in seed 001's sections, for
+//! the next instance (person or model) to read.
 
 use baton_core::one_line;
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::path::Path;
-
-/// The file's name in the workspace root.
-pub const FILE_NAME: &str = "SESSION_LOG.md";
-
-const HEADER: &str = "# Session Log\n\nAppend-only work journal: every baton session adds one \
-entry below. Edit earlier entries only to fix facts.\n";
 
 /// One session's entry, in the seed's sections.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,39 +49,23 @@ fn indent_continuation(text: &str) -> String {
     text.trim_end().replace('\n', "\n  ")
 }
 
-/// Appends `entry` to the workspace's log, creating the file with its
-/// header when missing. One `write` in append mode, so concurrent sessions
-/// never interleave inside an entry.
-pub fn append(workspace: &Path, entry: &Entry) -> io::Result<()> {
-    let path = workspace.join(FILE_NAME);
-    let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
-    let mut text = String::new();
-    if file.metadata()?.len() == 0 {
-        text.push_str(HEADER);
-    }
-    text.push_str(&entry.render());
-    file.write_all(text.as_bytes())?;
-    file.sync_data()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn entries_append_with_one_header() {
-        let dir = tempfile::tempdir().unwrap();
+    fn every_section_is_there_and_items_stay_in_their_bullet() {
         let entry = Entry {
             title: "2026-11-23T18:40:00Z - baton run 1 (scripted/agent)".into(),
             starting_context: vec!["Goal: make the tests pass".into()],
             work_done: vec!["shell `cargo test`: exit 1\nthree failures".into()],
             ..Entry::default()
         };
-        append(dir.path(), &entry).unwrap();
-        append(dir.path(), &entry).unwrap();
-        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-        assert_eq!(text.matches("# Session Log").count(), 1);
-        assert_eq!(text.matches("## Session: 2026-11-23").count(), 2);
+        let text = entry.render();
+        assert!(
+            text.starts_with("\n## Session: 2026-11-23T18:40:00Z"),
+            "{text}"
+        );
         assert!(text.contains("- shell `cargo test`: exit 1\n  three failures\n"));
         assert!(text.contains("### Blockers\n- None\n"));
         assert!(text.contains("### Test Status\n"));

@@ -1,0 +1,61 @@
+//! `baton log verify`: the workspace's `SESSION_LOG.md` against its
+//! hash-chained record in the store.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use baton_continuity::{Problem, SessionLog};
+
+use crate::args::Global;
+use crate::boot;
+use crate::style::{BOLD, ERROR};
+
+pub async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = boot::load(global, Vec::new())?;
+    boot::init_tracing(&loaded.config, true);
+    let workspace = match &global.workspace {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let store = boot::open_store(&loaded).await?;
+    let log = SessionLog::open(&workspace)?;
+    let verification = log.verify(&store).await?;
+    let mut out = anstream::stdout();
+    if global.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&verification)?)?;
+    } else {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}: {} entries recorded, {} in the file",
+            verification.file, verification.recorded, verification.in_file
+        )?;
+        for problem in &verification.problems {
+            writeln!(out, "  {ERROR}{}{ERROR:#}", describe(problem))?;
+        }
+        if verification.is_intact() {
+            writeln!(out, "  intact")?;
+        }
+    }
+    Ok(if verification.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn describe(problem: &Problem) -> String {
+    match problem {
+        Problem::Edited { position } => format!("entry {position} was edited"),
+        Problem::Moved { recorded, position } => {
+            format!("entry {recorded} now stands at position {position}")
+        }
+        Problem::Deleted { position } => format!("entry {position} was deleted"),
+        Problem::NotRecorded { position } => {
+            format!("entry {position} was never recorded (added by hand?)")
+        }
+        Problem::ChainBroken { seq } => {
+            format!("the stored chain breaks at entry {seq}: the store was changed outside baton")
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! baton's continuity service: what lets a fresh session behave as if it
+//! remembered. Today: the session log (`SESSION_LOG.md`, seed 001's fourth
+//! tier) with its structured entries, recorded hash-chained in the store so
+//! that tampering is found by position.
+
+mod entry;
+mod error;
+mod session_log;
+
+pub use entry::Entry;
+pub use error::ContinuityError;
+pub use session_log::{FILE_NAME, MAX_ENTRY_BYTES, Problem, SessionLog, Verification};
