@@ -53,6 +53,10 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Create the four handoff tiers that are missing in the workspace
+    /// (never overwriting): PROJECT_CONTEXT.md, SESSION_BRIEFING.md,
+    /// SESSION_LOG.md, and PORTFOLIO_CONTEXT.md.
+    Init(InitArgs),
     /// The workspace's session log (`SESSION_LOG.md`).
     #[command(subcommand)]
     Log(LogCommand),
@@ -153,6 +157,14 @@ pub struct ModelsArgs {
     /// Ask each provider for its current model list first.
     #[arg(long)]
     pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where PORTFOLIO_CONTEXT.md goes (the root above your projects);
+    /// default: the workspace.
+    #[arg(long, value_name = "DIR")]
+    pub portfolio: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

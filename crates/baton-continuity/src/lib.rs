@@ -1,12 +1,15 @@
 //! baton's continuity service: what lets a fresh session behave as if it
-//! remembered. Today: the session log (`SESSION_LOG.md`, seed 001's fourth
-//! tier) with its structured entries, recorded hash-chained in the store so
-//! that tampering is found by position.
+//! remembered. So far: the four tiers of seed 001's handoff, created from
+//! templates by `baton init`, and the session log (`SESSION_LOG.md`, the
+//! fourth tier) with its structured entries, recorded hash-chained in the
+//! store so that tampering is found by position.
 
 mod entry;
 mod error;
 mod session_log;
+mod tiers;
 
 pub use entry::Entry;
 pub use error::ContinuityError;
 pub use session_log::{FILE_NAME, MAX_ENTRY_BYTES, Problem, SessionLog, Verification};
+pub use tiers::{InitReport, Tier, init};

@@ -28,7 +28,7 @@ pub const FILE_NAME: &str = "SESSION_LOG.md";
 /// The largest entry accepted; a session's journal entry is a page or two.
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
-const HEADER: &str = "# Session Log\n\nAppend-only work journal: every baton session adds one \
+pub(crate) const HEADER: &str = "# Session Log\n\nAppend-only work journal: every baton session adds one \
 entry below. Edit earlier entries only to fix facts.\n";
 
 /// One workspace's session log.

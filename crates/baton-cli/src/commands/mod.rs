@@ -4,6 +4,7 @@
 mod chat;
 mod config;
 mod doctor;
+mod init;
 mod log;
 mod models;
 mod run;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&global, args).await,
         Command::Doctor => doctor::run(&global).await,
         Command::Config(ConfigCommand::Check) => config::check(&global),
+        Command::Init(args) => init::run(&global, args),
         Command::Log(LogCommand::Verify) => log::verify(&global).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());

@@ -4,5 +4,6 @@
 mod agent;
 mod baton;
 mod cli;
+mod continuity;
 mod openai_sdk;
 mod server;

@@ -1,0 +1,41 @@
+//! `baton init`: the four tiers from templates, never overwriting.
+
+use baton_testkit::ScriptedServer;
+use serde_json::Value;
+
+use crate::baton::{Setup, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_creates_the_missing_tiers_and_keeps_the_rest() {
+    let srv = ScriptedServer::start().await;
+    let setup = Setup::new(&srv, None);
+    let root = tempfile::tempdir().unwrap();
+    let project = root.path().join("app");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("SESSION_BRIEFING.md"), "my notes\n").unwrap();
+    let (ws, portfolio) = (project.to_str().unwrap(), root.path().to_str().unwrap());
+
+    let (status, out, err) =
+        run(setup.command(&["--workspace", ws, "init", "--portfolio", portfolio]));
+    assert!(status.success(), "{err}");
+    assert_eq!(out.matches("created ").count(), 3, "{out}");
+    assert!(out.contains("SESSION_BRIEFING.md (already there)"), "{out}");
+    assert!(root.path().join("PORTFOLIO_CONTEXT.md").exists());
+    assert!(project.join("PROJECT_CONTEXT.md").exists());
+    assert_eq!(
+        std::fs::read_to_string(project.join("SESSION_BRIEFING.md")).unwrap(),
+        "my notes\n"
+    );
+
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "--json", "init"]));
+    assert!(status.success(), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    // Without --portfolio the portfolio tier goes in the workspace itself.
+    assert_eq!(report["created"].as_array().unwrap().len(), 1, "{out}");
+    assert!(project.join("PORTFOLIO_CONTEXT.md").exists());
+    assert_eq!(report["kept"].as_array().unwrap().len(), 3, "{out}");
+
+    // A fresh log verifies: a header, no entries, nothing recorded.
+    let (status, out, _) = run(setup.command(&["--workspace", ws, "log", "verify"]));
+    assert!(status.success() && out.contains("intact"), "{out}");
+}
