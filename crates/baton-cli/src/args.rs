@@ -57,6 +57,9 @@ pub enum Command {
     /// (never overwriting): PROJECT_CONTEXT.md, SESSION_BRIEFING.md,
     /// SESSION_LOG.md, and PORTFOLIO_CONTEXT.md.
     Init(InitArgs),
+    /// Regenerate SESSION_BRIEFING.md from the latest session-log entries
+    /// (the briefing it replaces is kept in the store).
+    Handoff,
     /// The workspace's session log (`SESSION_LOG.md`).
     #[command(subcommand)]
     Log(LogCommand),

@@ -6,10 +6,12 @@
 
 mod entry;
 mod error;
+mod handoff;
 mod session_log;
 mod tiers;
 
 pub use entry::Entry;
 pub use error::ContinuityError;
+pub use handoff::{HandoffReport, RECENT_ENTRIES, handoff};
 pub use session_log::{FILE_NAME, MAX_ENTRY_BYTES, Problem, SessionLog, Verification};
 pub use tiers::{InitReport, Tier, init};

@@ -93,6 +93,16 @@ impl SessionLog {
         self.workspace.join(FILE_NAME)
     }
 
+    /// The workspace's canonical directory.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The workspace as the store keys its records.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Records `text` (one entry: a `## ` heading, then its body) in the
     /// store, chained to the previous entry, then appends it to the file
     /// (created with its header when missing) in one write.

@@ -1,12 +1,22 @@
-//! The hash chain of a workspace's session log. Each entry's hash covers
-//! its exact text and the previous entry's hash, so editing, reordering or
-//! removing any entry changes the hash of every entry after it: the chain
-//! shows where a log was tampered with, by position.
+//! Hashes of the continuity records. In a workspace's session log each
+//! entry's hash covers its exact text and the previous entry's hash, so
+//! editing, reordering or removing any entry changes the hash of every entry
+//! after it: the chain shows where a log was tampered with, by position.
+//! Stored documents are compared by their content hash.
 
 use sha2::{Digest, Sha256};
 
 /// What the first entry of a log chains to.
 pub const GENESIS: &str = "";
+
+/// SHA-256 of `text`, lowercase hex: how stored documents are compared.
+pub fn content_hash(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
 
 /// The hash of an entry whose text is `text` and whose predecessor's hash
 /// is `prev` ([`GENESIS`] for the first): SHA-256, lowercase hex, over a
@@ -18,11 +28,7 @@ pub fn entry_hash(prev: &str, text: &str) -> String {
     hasher.update(prev.as_bytes());
     hasher.update(b"\n");
     hasher.update(text.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&hasher.finalize())
 }
 
 #[cfg(test)]

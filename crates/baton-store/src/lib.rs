@@ -10,6 +10,7 @@
 
 mod append;
 mod cursor;
+mod documents;
 mod error;
 mod postgres;
 mod records;
@@ -20,6 +21,7 @@ mod sqlite;
 mod store;
 mod writer;
 
+pub use documents::{DocumentVersion, NewDocumentVersion};
 pub use error::StoreError;
 pub use records::{Batch, DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
 pub use runs::{

@@ -10,11 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::rows::{check_text, hlc_column, hlc_from_column};
-use crate::store::{Store, on_pool};
-
-/// Attempts at an append that lost the race for its position to another
-/// appender (PostgreSQL; SQLite's single writer never races).
-const APPEND_ATTEMPTS: usize = 8;
+use crate::store::{Store, on_pool, retrying_lost_races};
 
 /// One stored entry of a workspace's session log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,64 +78,53 @@ impl Store {
         check_text("workspace", new.workspace)?;
         check_text("log entry", new.text)?;
         let hlc = hlc_column(new.hlc)?;
-        for _ in 0..APPEND_ATTEMPTS {
-            let id = uuid::Uuid::now_v7().to_string();
-            let appended = on_pool!(self, write, |pool| {
-                async {
-                    let mut tx = pool.begin().await?;
-                    let last: Option<(i64, String)> = sqlx::query_as(
-                        "SELECT seq, hash FROM log_entries WHERE workspace = $1 \
-                         ORDER BY seq DESC LIMIT 1",
-                    )
-                    .bind(new.workspace)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let (seq, prev) = match last {
-                        Some((seq, hash)) => (seq + 1, hash),
-                        None => (1, GENESIS.to_owned()),
-                    };
-                    let hash = entry_hash(&prev, new.text);
-                    sqlx::query(&format!(
-                        "INSERT INTO log_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    ))
-                    .bind(&id)
-                    .bind(new.workspace)
-                    .bind(seq)
-                    .bind(new.text)
-                    .bind(&prev)
-                    .bind(&hash)
-                    .bind(new.device_id.as_str())
-                    .bind(hlc)
-                    .bind(new.created_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>((seq, prev, hash))
-                }
-                .await
-            });
-            match appended {
-                Ok((seq, prev_hash, hash)) => {
-                    return Ok(LogEntry {
-                        id,
-                        workspace: new.workspace.to_owned(),
-                        seq,
-                        text: new.text.to_owned(),
-                        prev_hash,
-                        hash,
-                        device_id: new.device_id.clone(),
-                        hlc: new.hlc,
-                        created_ms: new.created_ms,
-                    });
-                }
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict(format!(
-            "the session log of {} is being appended to too busily; try again",
-            new.workspace
-        )))
+        let id = uuid::Uuid::now_v7().to_string();
+        let busy = || format!("the session log of {} is being appended to", new.workspace);
+        let (seq, prev_hash, hash) = retrying_lost_races(busy, || async {
+            on_pool!(self, write, |pool| {
+                let mut tx = pool.begin().await?;
+                let last: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT seq, hash FROM log_entries WHERE workspace = $1 \
+                     ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(new.workspace)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (seq, prev) = match last {
+                    Some((seq, hash)) => (seq + 1, hash),
+                    None => (1, GENESIS.to_owned()),
+                };
+                let hash = entry_hash(&prev, new.text);
+                sqlx::query(&format!(
+                    "INSERT INTO log_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&id)
+                .bind(new.workspace)
+                .bind(seq)
+                .bind(new.text)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(new.device_id.as_str())
+                .bind(hlc)
+                .bind(new.created_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((seq, prev, hash))
+            })
+        })
+        .await?;
+        Ok(LogEntry {
+            id,
+            workspace: new.workspace.to_owned(),
+            seq,
+            text: new.text.to_owned(),
+            prev_hash,
+            hash,
+            device_id: new.device_id.clone(),
+            hlc: new.hlc,
+            created_ms: new.created_ms,
+        })
     }
 
     /// Every entry of a workspace's log, in order.

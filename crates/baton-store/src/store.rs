@@ -284,3 +284,32 @@ macro_rules! on_pool {
     (@sqlite $s:ident, write) => { $s.writer() };
 }
 pub(crate) use on_pool;
+
+/// Attempts at a write that takes the next position of a sequence (a log
+/// entry, a document version) and can lose it to a concurrent writer on
+/// PostgreSQL; SQLite's single writer never loses.
+const POSITION_ATTEMPTS: usize = 8;
+
+/// Runs `attempt` (one transaction) again while it loses the race for a
+/// unique position, at most [`POSITION_ATTEMPTS`] times; `busy` says what
+/// was contended when every attempt lost.
+pub(crate) async fn retrying_lost_races<T, F, Fut>(
+    busy: impl FnOnce() -> String,
+    mut attempt: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    for _ in 0..POSITION_ATTEMPTS {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "{} too busily; try again",
+        busy()
+    )))
+}

@@ -1,17 +1,21 @@
 //! `baton log verify`: the workspace's `SESSION_LOG.md` against its
-//! hash-chained record in the store.
+//! hash-chained record in the store; `baton handoff`: the briefing
+//! regenerated from that log.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use baton_continuity::{Problem, SessionLog};
+use baton_core::{DeviceId, Hlc};
+use baton_store::Store;
 
 use crate::args::Global;
 use crate::boot;
 use crate::style::{BOLD, ERROR};
 
-pub async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
+/// The store and the workspace's log, as every verb here needs them.
+async fn open(global: &Global) -> anyhow::Result<(boot::Loaded, Store, SessionLog)> {
     let loaded = boot::load(global, Vec::new())?;
     boot::init_tracing(&loaded.config, true);
     let workspace = match &global.workspace {
@@ -20,6 +24,35 @@ pub async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
     };
     let store = boot::open_store(&loaded).await?;
     let log = SessionLog::open(&workspace)?;
+    Ok((loaded, store, log))
+}
+
+pub async fn handoff(global: &Global) -> anyhow::Result<ExitCode> {
+    let (loaded, store, log) = open(global).await?;
+    let device = DeviceId::parse(&loaded.config.chat.default_device)?;
+    let report = baton_continuity::handoff(&store, &log, &device, &Hlc::new()).await?;
+    let mut out = anstream::stdout();
+    if global.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#}: regenerated from {} session-log entries",
+            report.briefing.display(),
+            report.entries_used
+        )?;
+        if let Some(version) = report.previous_version {
+            writeln!(
+                out,
+                "  the briefing it replaced is kept as version {version}"
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn verify(global: &Global) -> anyhow::Result<ExitCode> {
+    let (_, store, log) = open(global).await?;
     let verification = log.verify(&store).await?;
     let mut out = anstream::stdout();
     if global.json {

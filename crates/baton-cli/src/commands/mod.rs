@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => doctor::run(&global).await,
         Command::Config(ConfigCommand::Check) => config::check(&global),
         Command::Init(args) => init::run(&global, args),
+        Command::Handoff => log::handoff(&global).await,
         Command::Log(LogCommand::Verify) => log::verify(&global).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());

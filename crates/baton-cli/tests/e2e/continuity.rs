@@ -1,4 +1,5 @@
-//! `baton init`: the four tiers from templates, never overwriting.
+//! `baton init` (the four tiers from templates, never overwriting) and
+//! `baton handoff` (the briefing regenerated, the old one kept).
 
 use baton_testkit::ScriptedServer;
 use serde_json::Value;
@@ -38,4 +39,15 @@ async fn init_creates_the_missing_tiers_and_keeps_the_rest() {
     // A fresh log verifies: a header, no entries, nothing recorded.
     let (status, out, _) = run(setup.command(&["--workspace", ws, "log", "verify"]));
     assert!(status.success() && out.contains("intact"), "{out}");
+
+    // The handoff replaces the person's briefing and keeps it in the store.
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "handoff"]));
+    assert!(status.success(), "{err}");
+    assert!(
+        out.contains("regenerated from 0 session-log entries") && out.contains("kept as version 1"),
+        "{out}"
+    );
+    let briefing = std::fs::read_to_string(project.join("SESSION_BRIEFING.md")).unwrap();
+    assert!(briefing.contains("## Immediate Blockers"), "{briefing}");
+    assert!(!briefing.contains("my notes"));
 }

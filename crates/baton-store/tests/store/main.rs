@@ -64,4 +64,5 @@ on_both_backends!(
     approvals_are_answered_once,
     session_log_chains_entries_per_workspace,
     concurrent_log_appenders_keep_one_chain,
+    document_versions_number_changes_only,
 );

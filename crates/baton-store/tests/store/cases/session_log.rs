@@ -1,10 +1,11 @@
-//! The hash-chained session log: order, chaining, concurrency, bad input.
+//! The hash-chained session log (order, chaining, concurrency, bad input)
+//! and the versions of the handoff documents.
 
 use std::collections::HashSet;
 
 use baton_core::log_chain::{GENESIS, entry_hash};
 use baton_core::{Hlc, wall_millis};
-use baton_store::{NewLogEntry, StoreError};
+use baton_store::{NewDocumentVersion, NewLogEntry, StoreError};
 
 use crate::fixtures::device;
 use crate::harness::TestDb;
@@ -98,4 +99,54 @@ pub async fn concurrent_log_appenders_keep_one_chain(db: TestDb) {
     }
     let texts: HashSet<&str> = entries.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(texts.len(), 40, "no entry lost or doubled");
+}
+
+pub async fn document_versions_number_changes_only(db: TestDb) {
+    let store = db.open().await;
+    let desk = device("desktop-1");
+    let clock = Hlc::new();
+    let record = |content: &'static str, hash: &'static str| {
+        let store = store.clone();
+        let desk = desk.clone();
+        let hlc = clock.now();
+        async move {
+            store
+                .record_document_version(NewDocumentVersion {
+                    workspace: "/w/a",
+                    name: "SESSION_BRIEFING.md",
+                    content,
+                    hash,
+                    device_id: &desk,
+                    hlc,
+                    created_ms: 5,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = record("# Briefing\nv1\n", "h1").await.unwrap();
+    assert_eq!(first.version, 1);
+    assert!(
+        record("# Briefing\nv1\n", "h1").await.is_none(),
+        "unchanged"
+    );
+    let second = record("# Briefing\nv2\n", "h2").await.unwrap();
+    assert_eq!(second.version, 2);
+    let third = record("# Briefing\nv1\n", "h1").await.unwrap();
+    assert_eq!(third.version, 3, "going back is a change too");
+
+    drop(store);
+    let reopened = db.open().await;
+    let versions = reopened
+        .document_versions("/w/a", "SESSION_BRIEFING.md")
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![first, second, third]);
+    assert!(
+        reopened
+            .document_versions("/w/a", "PROJECT_CONTEXT.md")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

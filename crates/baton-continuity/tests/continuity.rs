@@ -1,10 +1,10 @@
-//! The session log against a real store (SQLite here; the store suite runs
-//! the chain on both backends): appends, tampering found by position, and
-//! concurrent appenders.
+//! Continuity against a real store (SQLite here; the store suite runs the
+//! chain and the document versions on both backends): session-log appends,
+//! tampering found by position, concurrent appenders, and the handoff.
 
 use std::sync::Arc;
 
-use baton_continuity::{Entry, Problem, SessionLog};
+use baton_continuity::{Entry, Problem, SessionLog, handoff};
 use baton_core::{DeviceId, Hlc};
 use baton_store::Store;
 
@@ -146,4 +146,52 @@ async fn concurrent_appenders_never_interleave() {
     let verified = f.log.verify(&f.store).await.unwrap();
     assert!(verified.is_intact(), "{verified:?}");
     assert_eq!((verified.recorded, verified.in_file), (32, 32));
+}
+
+#[tokio::test]
+async fn handoff_rewrites_the_briefing_and_keeps_what_it_replaces() {
+    let f = fixture().await;
+    let briefing = f.workspace.join("SESSION_BRIEFING.md");
+    std::fs::write(&briefing, "# Session Briefing\n\nmy own notes\n").unwrap();
+    let planned = Entry {
+        title: "planning".into(),
+        work_done: vec!["sketched the API".into()],
+        for_next_instance: vec!["write the handler".into()],
+        decisions: vec!["REST first".into()],
+        ..Entry::default()
+    };
+    f.log
+        .append(&f.store, &planned.render(), &f.device, &f.clock)
+        .await
+        .unwrap();
+
+    let report = handoff(&f.store, &f.log, &f.device, &f.clock)
+        .await
+        .unwrap();
+    assert_eq!(report.entries_used, 1);
+    assert_eq!(
+        (report.previous_version, report.version),
+        (Some(1), Some(2))
+    );
+    let text = std::fs::read_to_string(&briefing).unwrap();
+    assert!(text.contains("- write the handler"), "{text}");
+    assert!(text.contains("- REST first"), "{text}");
+    assert!(text.contains("- planning: sketched the API"), "{text}");
+    let versions = f
+        .store
+        .document_versions(f.log.key(), "SESSION_BRIEFING.md")
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+    assert!(
+        versions[0].content.contains("my own notes"),
+        "the person's text is kept"
+    );
+
+    // Nothing new in the log: the same briefing, nothing stored again.
+    let again = handoff(&f.store, &f.log, &f.device, &f.clock)
+        .await
+        .unwrap();
+    assert_eq!((again.previous_version, again.version), (None, None));
+    assert!(!f.workspace.join(".SESSION_BRIEFING.md.baton-tmp").exists());
 }
