@@ -57,6 +57,9 @@ pub enum Command {
     /// (never overwriting): PROJECT_CONTEXT.md, SESSION_BRIEFING.md,
     /// SESSION_LOG.md, and PORTFOLIO_CONTEXT.md.
     Init(InitArgs),
+    /// Print what a fresh session reads first: the four tiers and the
+    /// latest session-log entries, within a token budget.
+    Context(ContextArgs),
     /// Regenerate SESSION_BRIEFING.md from the latest session-log entries
     /// (the briefing it replaces is kept in the store).
     Handoff,
@@ -166,6 +169,16 @@ pub struct ModelsArgs {
 pub struct InitArgs {
     /// Where PORTFOLIO_CONTEXT.md goes (the root above your projects);
     /// default: the workspace.
+    #[arg(long, value_name = "DIR")]
+    pub portfolio: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    /// Tokens the context may take (estimated from bytes, pessimistically).
+    #[arg(long, default_value_t = 8_000)]
+    pub budget: usize,
+    /// Where PORTFOLIO_CONTEXT.md is; default: the workspace.
     #[arg(long, value_name = "DIR")]
     pub portfolio: Option<PathBuf>,
 }

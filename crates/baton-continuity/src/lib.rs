@@ -4,12 +4,14 @@
 //! fourth tier) with its structured entries, recorded hash-chained in the
 //! store so that tampering is found by position.
 
+mod context;
 mod entry;
 mod error;
 mod handoff;
 mod session_log;
 mod tiers;
 
+pub use context::{Context, DEFAULT_BYTES_PER_TOKEN, MAX_DOCUMENT_BYTES, Part, Source, assemble};
 pub use entry::Entry;
 pub use error::ContinuityError;
 pub use handoff::{HandoffReport, RECENT_ENTRIES, handoff};

@@ -239,7 +239,7 @@ fn write_entry(mut file: File, path: &Path, text: &str) -> Result<(), Continuity
 
 /// The file's entries: each `## ` heading and what follows it up to the
 /// next one, blank lines around it trimmed. The header is not an entry.
-fn split_entries(text: &str) -> Vec<&str> {
+pub(crate) fn split_entries(text: &str) -> Vec<&str> {
     let mut starts: Vec<usize> = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {

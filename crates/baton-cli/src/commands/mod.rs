@@ -3,6 +3,7 @@
 
 mod chat;
 mod config;
+mod context;
 mod doctor;
 mod init;
 mod log;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => doctor::run(&global).await,
         Command::Config(ConfigCommand::Check) => config::check(&global),
         Command::Init(args) => init::run(&global, args),
+        Command::Context(args) => context::run(&global, args),
         Command::Handoff => log::handoff(&global).await,
         Command::Log(LogCommand::Verify) => log::verify(&global).await,
         Command::Completions { shell } => {

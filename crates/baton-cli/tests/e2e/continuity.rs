@@ -1,5 +1,6 @@
 //! `baton init` (the four tiers from templates, never overwriting) and
-//! `baton handoff` (the briefing regenerated, the old one kept).
+//! `baton handoff` (the briefing regenerated, the old one kept) and
+//! `baton context` (what the next session reads).
 
 use baton_testkit::ScriptedServer;
 use serde_json::Value;
@@ -50,4 +51,20 @@ async fn init_creates_the_missing_tiers_and_keeps_the_rest() {
     let briefing = std::fs::read_to_string(project.join("SESSION_BRIEFING.md")).unwrap();
     assert!(briefing.contains("## Immediate Blockers"), "{briefing}");
     assert!(!briefing.contains("my notes"));
+
+    // What the next session reads: the tiers in reading order, within budget.
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "context"]));
+    assert!(status.success(), "{err}");
+    let (portfolio_at, briefing_at) = (
+        out.find("# Portfolio Context").unwrap(),
+        out.find("# Session Briefing").unwrap(),
+    );
+    assert!(portfolio_at < briefing_at, "{out}");
+    assert!(err.contains("of 8000 tokens"), "{err}");
+    let (status, out, _) =
+        run(setup.command(&["--workspace", ws, "--json", "context", "--budget", "50"]));
+    assert!(status.success());
+    let context: Value = serde_json::from_str(&out).unwrap();
+    assert!(context["used_tokens"].as_u64().unwrap() <= 50, "{out}");
+    assert_eq!(context["parts"].as_array().unwrap().len(), 4);
 }

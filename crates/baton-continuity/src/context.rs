@@ -1,0 +1,364 @@
+//! Context assembly: what a fresh session reads first, within a token
+//! budget, from the four tiers and the recent session log.
+//!
+//! Output is in reading order: portfolio, project, briefing, then the
+//! latest log entries (oldest of them first). When everything does not fit,
+//! the budget goes by priority: the briefing (what is happening now), then
+//! the latest log entries, then the project context, then the portfolio.
+//! Each gets at most its share first (35 %, 30 %, 25 %, 10 %), and what a
+//! part leaves unused goes to the others in the same order. A document that
+//! is cut keeps its beginning (its first sections matter most) and says how
+//! much was left out and where to read it; log entries are kept whole,
+//! newest first, and the older ones dropped. Tokens are estimated from
+//! bytes, pessimistically by default; a caller that knows the model's ratio
+//! (the agent calibrates one on the provider's reports) passes it.
+//!
+//! A missing, binary or unreadable tier is left out with a note that says
+//! why; a document larger than [`MAX_DOCUMENT_BYTES`] is read up to that.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::session_log::split_entries;
+use crate::tiers::Tier;
+
+/// Bytes per token assumed when the caller has no better figure: fewer than
+/// English's ~4, so the estimate errs toward fitting.
+pub const DEFAULT_BYTES_PER_TOKEN: f64 = 3.0;
+
+/// The most read from one tier file.
+pub const MAX_DOCUMENT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Log entries considered at most.
+const RECENT_LOG_ENTRIES: usize = 10;
+
+/// Budget shares, in priority order.
+const SHARES: [(Source, f64); 4] = [
+    (Source::Briefing, 0.35),
+    (Source::RecentLog, 0.30),
+    (Source::Project, 0.25),
+    (Source::Portfolio, 0.10),
+];
+
+/// Where a part of the context comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Portfolio,
+    Project,
+    Briefing,
+    RecentLog,
+}
+
+impl Source {
+    fn tier(self) -> Tier {
+        match self {
+            Source::Portfolio => Tier::Portfolio,
+            Source::Project => Tier::Project,
+            Source::Briefing => Tier::Briefing,
+            Source::RecentLog => Tier::Log,
+        }
+    }
+}
+
+/// One part of the assembled context.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Part {
+    pub source: Source,
+    pub file: String,
+    /// What the session reads (empty when the file could not be used).
+    pub text: String,
+    pub tokens: usize,
+    /// Whether something of the file was left out for the budget.
+    pub truncated: bool,
+    /// Why the file was left out or only partly read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The assembled context.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Context {
+    pub budget_tokens: usize,
+    pub used_tokens: usize,
+    /// In reading order.
+    pub parts: Vec<Part>,
+}
+
+impl Context {
+    /// The parts as one Markdown text, each under a heading naming its file.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for part in self.parts.iter().filter(|p| !p.text.is_empty()) {
+            out.push_str(&format!(
+                "<!-- {} -->\n{}\n\n",
+                part.file,
+                part.text.trim_end()
+            ));
+        }
+        out
+    }
+}
+
+/// Where the tiers are: the project tiers in `workspace`, the portfolio in
+/// `portfolio` (the workspace when `None`).
+pub fn assemble(
+    workspace: &Path,
+    portfolio: Option<&Path>,
+    budget_tokens: usize,
+    bytes_per_token: f64,
+) -> Context {
+    let bytes_per_token = if bytes_per_token.is_finite() && bytes_per_token >= 1.0 {
+        bytes_per_token
+    } else {
+        DEFAULT_BYTES_PER_TOKEN
+    };
+    let tokens = |text: &str| (text.len() as f64 / bytes_per_token).ceil() as usize;
+    let read = |source: Source| {
+        let dir = match source {
+            Source::Portfolio => portfolio.unwrap_or(workspace),
+            _ => workspace,
+        };
+        let path = dir.join(source.tier().file_name());
+        (path.display().to_string(), read_document(&path))
+    };
+
+    // What each source would take whole.
+    let mut wanted: Vec<(Source, String, Result<String, String>)> = SHARES
+        .iter()
+        .map(|(source, _)| {
+            let (file, text) = read(*source);
+            (*source, file, text)
+        })
+        .collect();
+    for (source, _, text) in &mut wanted {
+        if *source == Source::RecentLog
+            && let Ok(log) = text
+        {
+            let entries = split_entries(log);
+            let start = entries.len().saturating_sub(RECENT_LOG_ENTRIES);
+            *log = entries[start..].join("\n\n");
+        }
+    }
+    let need: Vec<usize> = wanted
+        .iter()
+        .map(|(_, _, text)| text.as_ref().map_or(0, |t| tokens(t)))
+        .collect();
+
+    // Shares first, then what is left over, in priority order.
+    let mut grant: Vec<usize> = SHARES
+        .iter()
+        .zip(&need)
+        .map(|((_, share), need)| (*need).min((budget_tokens as f64 * share) as usize))
+        .collect();
+    let mut left = budget_tokens.saturating_sub(grant.iter().sum());
+    for (at, need) in need.iter().enumerate() {
+        let more = need.saturating_sub(grant[at]).min(left);
+        grant[at] += more;
+        left -= more;
+    }
+
+    let mut parts: Vec<Part> = wanted
+        .into_iter()
+        .zip(grant)
+        .map(|((source, file, text), grant)| match text {
+            Err(note) => Part {
+                source,
+                file,
+                text: String::new(),
+                tokens: 0,
+                truncated: false,
+                note: Some(note),
+            },
+            Ok(text) => {
+                let (kept, truncated) = if source == Source::RecentLog {
+                    newest_entries(&text, grant, &tokens)
+                } else {
+                    head(&text, grant, bytes_per_token, &file)
+                };
+                Part {
+                    source,
+                    tokens: tokens(&kept),
+                    text: kept,
+                    truncated,
+                    file,
+                    note: None,
+                }
+            }
+        })
+        .collect();
+    parts.sort_by_key(|p| match p.source {
+        Source::Portfolio => 0,
+        Source::Project => 1,
+        Source::Briefing => 2,
+        Source::RecentLog => 3,
+    });
+    Context {
+        budget_tokens,
+        used_tokens: parts.iter().map(|p| p.tokens).sum(),
+        parts,
+    }
+}
+
+/// A tier's text, or why it cannot be used.
+fn read_document(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "missing (baton init creates it)".to_owned(),
+        _ => format!("unreadable: {e}"),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCUMENT_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    if bytes.contains(&0) {
+        return Err("left out: it holds binary data, not Markdown".to_owned());
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The beginning of `text` within `grant` tokens, cut at a line end, with
+/// a marker saying what was left out.
+fn head(text: &str, grant: usize, bytes_per_token: f64, file: &str) -> (String, bool) {
+    let fits = (grant as f64 * bytes_per_token) as usize;
+    if text.len() <= fits {
+        return (text.to_owned(), false);
+    }
+    // The marker's length with the largest count it can show.
+    let marker_room = format!("[… {} more bytes; read {file} for the rest]\n", text.len()).len();
+    let room = fits.saturating_sub(marker_room);
+    let mut cut = room.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = text[..cut].rfind('\n').map_or(0, |at| at + 1);
+    if cut == 0 {
+        return (String::new(), true);
+    }
+    let left_out = text.len() - cut;
+    let marker = format!("[… {left_out} more bytes; read {file} for the rest]\n");
+    (format!("{}{marker}", &text[..cut]), true)
+}
+
+/// The newest whole entries of `log` that fit in `grant` tokens, oldest of
+/// them first.
+fn newest_entries(log: &str, grant: usize, tokens: &dyn Fn(&str) -> usize) -> (String, bool) {
+    let entries = split_entries(log);
+    let mut kept: Vec<&str> = Vec::new();
+    let mut used = 0;
+    for entry in entries.iter().rev() {
+        let cost = tokens(entry) + 1;
+        if used + cost > grant {
+            break;
+        }
+        used += cost;
+        kept.push(entry);
+    }
+    let truncated = kept.len() < entries.len();
+    kept.reverse();
+    (kept.join("\n\n"), truncated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Entry;
+
+    fn write(dir: &Path, tier: Tier, text: &str) {
+        std::fs::write(dir.join(tier.file_name()), text).unwrap();
+    }
+
+    #[test]
+    fn everything_fits_in_reading_order() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::init(dir.path(), None).unwrap();
+        let context = assemble(dir.path(), None, 10_000, DEFAULT_BYTES_PER_TOKEN);
+        let sources: Vec<Source> = context.parts.iter().map(|p| p.source).collect();
+        assert_eq!(
+            sources,
+            [
+                Source::Portfolio,
+                Source::Project,
+                Source::Briefing,
+                Source::RecentLog
+            ]
+        );
+        assert!(
+            context
+                .parts
+                .iter()
+                .all(|p| !p.truncated && p.note.is_none())
+        );
+        assert!(context.used_tokens <= context.budget_tokens);
+        let text = context.text();
+        assert!(
+            text.find("# Portfolio Context").unwrap() < text.find("# Session Briefing").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_budget_goes_to_the_briefing_and_the_newest_entries_first() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            Tier::Portfolio,
+            &"portfolio line\n".repeat(2_000),
+        );
+        write(dir.path(), Tier::Project, &"project line\n".repeat(2_000));
+        write(
+            dir.path(),
+            Tier::Briefing,
+            "# Session Briefing\n- now: the parser\n",
+        );
+        let mut log = String::from("# Session Log\n");
+        for n in 0..30 {
+            let entry = Entry {
+                title: format!("session {n}"),
+                work_done: vec!["x".repeat(200)],
+                ..Entry::default()
+            };
+            log.push_str(&entry.render());
+        }
+        write(dir.path(), Tier::Log, &log);
+
+        let context = assemble(dir.path(), None, 2_000, DEFAULT_BYTES_PER_TOKEN);
+        assert!(context.used_tokens <= 2_000, "{}", context.used_tokens);
+        let part = |source| context.parts.iter().find(|p| p.source == source).unwrap();
+        assert!(!part(Source::Briefing).truncated);
+        let recent = part(Source::RecentLog);
+        assert!(recent.truncated && recent.text.contains("session 29"));
+        assert!(!recent.text.contains("session 0\n"));
+        let project = part(Source::Project);
+        assert!(
+            project.truncated && project.text.contains("more bytes; read"),
+            "{}",
+            project.text
+        );
+        assert!(project.tokens > part(Source::Portfolio).tokens);
+    }
+
+    #[test]
+    fn unusable_tiers_are_left_out_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(Tier::Project.file_name()),
+            b"\x00\x01binary",
+        )
+        .unwrap();
+        let context = assemble(dir.path(), None, 1_000, DEFAULT_BYTES_PER_TOKEN);
+        let note = |source| {
+            context
+                .parts
+                .iter()
+                .find(|p| p.source == source)
+                .unwrap()
+                .note
+                .clone()
+                .unwrap()
+        };
+        assert!(note(Source::Project).contains("binary"));
+        assert!(note(Source::Briefing).contains("missing"));
+        assert_eq!(context.used_tokens, 0);
+    }
+}
