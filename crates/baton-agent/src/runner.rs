@@ -83,8 +83,16 @@ pub(crate) struct Run {
     resumed: bool,
 }
 
-/// The system prompt every run starts with.
-fn system_prompt(spec: &RunSpec, native: bool, mode: Mode) -> String {
+/// The most of a model's prompt room the handoff documents may take.
+const HANDOFF_SHARE: f64 = 0.2;
+
+/// The handoff documents' budget whatever the window.
+const MAX_HANDOFF_TOKENS: u32 = 8_000;
+
+/// The system prompt every run starts with: the instructions, then what
+/// earlier sessions left in the workspace's handoff documents (the
+/// continuity loop's "read the four tiers"), within `handoff_tokens`.
+fn system_prompt(spec: &RunSpec, native: bool, mode: Mode, handoff_tokens: usize) -> String {
     let mut prompt = format!(
         "You are baton's agent. Work towards the goal the user gives you, using the tools \
          available, one step at a time. The workspace is {}; paths are relative to it. \
@@ -94,6 +102,19 @@ fn system_prompt(spec: &RunSpec, native: bool, mode: Mode) -> String {
     if !native && mode != Mode::Chat {
         prompt.push_str("\n\n");
         prompt.push_str(text_protocol::instructions());
+    }
+    let handoff = baton_continuity::assemble(
+        &spec.workspace,
+        None,
+        handoff_tokens,
+        baton_continuity::DEFAULT_BYTES_PER_TOKEN,
+    );
+    if handoff.used_tokens > 0 {
+        prompt.push_str(
+            "\n\nWhat earlier sessions left in this workspace's handoff documents (portfolio, \
+             project, briefing, latest session-log entries; read them before you start):\n\n",
+        );
+        prompt.push_str(&handoff.text());
     }
     prompt
 }
@@ -138,11 +159,18 @@ impl Run {
         };
         store.create_run(&record).await?;
         let mut run = Run::new(parts, spec, record, model, false);
+        let prompt_room = run
+            .window
+            .context_tokens
+            .saturating_sub(run.window.answer_tokens);
+        let handoff_tokens =
+            ((f64::from(prompt_room) * HANDOFF_SHARE) as u32).min(MAX_HANDOFF_TOKENS) as usize;
         let opening = [
             Message::system(system_prompt(
                 &run.spec,
                 run.native,
                 run.parts.policy.mode(),
+                handoff_tokens,
             )),
             Message::user(run.spec.goal.clone()),
         ];

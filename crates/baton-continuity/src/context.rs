@@ -126,25 +126,25 @@ pub fn assemble(
     };
 
     // What each source would take whole.
-    let mut wanted: Vec<(Source, String, Result<String, String>)> = SHARES
+    let wanted: Vec<(Source, String, Result<String, String>)> = SHARES
         .iter()
         .map(|(source, _)| {
             let (file, text) = read(*source);
             (*source, file, text)
         })
         .collect();
-    for (source, _, text) in &mut wanted {
-        if *source == Source::RecentLog
-            && let Ok(log) = text
-        {
-            let entries = split_entries(log);
-            let start = entries.len().saturating_sub(RECENT_LOG_ENTRIES);
-            *log = entries[start..].join("\n\n");
-        }
-    }
     let need: Vec<usize> = wanted
         .iter()
-        .map(|(_, _, text)| text.as_ref().map_or(0, |t| tokens(t)))
+        .map(|(source, _, text)| match (source, text) {
+            (_, Err(_)) => 0,
+            (Source::RecentLog, Ok(log)) => split_entries(log)
+                .iter()
+                .rev()
+                .take(RECENT_LOG_ENTRIES)
+                .map(|entry| entry_cost(entry, &tokens))
+                .sum(),
+            (_, Ok(text)) => tokens(text),
+        })
         .collect();
 
     // Shares first, then what is left over, in priority order.
@@ -241,14 +241,20 @@ fn head(text: &str, grant: usize, bytes_per_token: f64, file: &str) -> (String, 
     (format!("{}{marker}", &text[..cut]), true)
 }
 
-/// The newest whole entries of `log` that fit in `grant` tokens, oldest of
-/// them first.
+/// What one log entry costs in the context: its tokens and its separator.
+fn entry_cost(entry: &str, tokens: &dyn Fn(&str) -> usize) -> usize {
+    tokens(entry) + 1
+}
+
+/// The newest whole entries of `log` (at most [`RECENT_LOG_ENTRIES`]) that
+/// fit in `grant` tokens, oldest of them first; `true` when the file holds
+/// more.
 fn newest_entries(log: &str, grant: usize, tokens: &dyn Fn(&str) -> usize) -> (String, bool) {
     let entries = split_entries(log);
     let mut kept: Vec<&str> = Vec::new();
     let mut used = 0;
-    for entry in entries.iter().rev() {
-        let cost = tokens(entry) + 1;
+    for entry in entries.iter().rev().take(RECENT_LOG_ENTRIES) {
+        let cost = entry_cost(entry, tokens);
         if used + cost > grant {
             break;
         }

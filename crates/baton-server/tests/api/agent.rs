@@ -632,3 +632,36 @@ pub async fn agent_sub_run_is_bounded_by_its_parent(app: TestApp) {
     assert_eq!(status, 404, "{error}");
     app.stop().await;
 }
+
+pub async fn agent_starts_from_the_handoff_and_leaves_its_entry(app: TestApp) {
+    std::fs::write(
+        app.workspace.path().join("SESSION_BRIEFING.md"),
+        "# Session Briefing\n\n## What's Being Worked On\n- the parser lives in src/parse.rs\n",
+    )
+    .unwrap();
+    for answer in ["first session done.", "second session done."] {
+        app.model_server.push(Step::text(answer));
+        app.model_server.push(goal_met());
+    }
+    let first = run(&app, json!({"goal": "look around", "mode": "auto"})).await;
+    assert_eq!(finished(&first)["status"], "completed", "{first:#?}");
+    let second = run(&app, json!({"goal": "carry on", "mode": "auto"})).await;
+    assert_eq!(finished(&second)["status"], "completed", "{second:#?}");
+
+    let requests = app.model_server.requests();
+    let system = |at: usize| requests[at].body["messages"][0]["content"].to_string();
+    // The first run read the briefing; the second also the first's log entry.
+    assert!(
+        system(0).contains("the parser lives in src/parse.rs"),
+        "{}",
+        system(0)
+    );
+    assert!(!system(0).contains("## Session:"));
+    let second_system = system(2);
+    assert!(second_system.contains("the parser lives in src/parse.rs"));
+    assert!(
+        second_system.contains("## Session:") && second_system.contains("look around"),
+        "{second_system}"
+    );
+    app.stop().await;
+}

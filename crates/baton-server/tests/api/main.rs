@@ -61,6 +61,7 @@ on_both_backends!(
     agent_stops_when_the_token_budget_is_spent,
     agent_stops_when_cost_or_time_run_out,
     agent_sub_run_is_bounded_by_its_parent,
+    agent_starts_from_the_handoff_and_leaves_its_entry,
 );
 
 mod auth;
