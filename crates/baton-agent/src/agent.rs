@@ -158,6 +158,16 @@ impl Agent {
         &self.approvals
     }
 
+    /// The directory a request names, checked to lie inside the default
+    /// workspace (the default workspace itself when `None`): what the
+    /// other workspace-scoped faces (context, later memory) resolve with.
+    pub fn workspace_for(&self, requested: Option<&Path>) -> Result<PathBuf, AgentError> {
+        match requested {
+            None => Ok(self.inner.default_workspace.clone()),
+            Some(dir) => inside(&self.inner.default_workspace, dir),
+        }
+    }
+
     /// The request with every default filled in and checked. A run with a
     /// parent is held inside it: the parent's workspace (or a directory
     /// within), network only if the parent had it, and budgets no larger

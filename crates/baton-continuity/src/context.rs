@@ -31,6 +31,9 @@ pub const DEFAULT_BYTES_PER_TOKEN: f64 = 3.0;
 /// The most read from one tier file.
 pub const MAX_DOCUMENT_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The largest budget accepted: far above any model's window.
+pub const MAX_BUDGET_TOKENS: usize = 1_000_000;
+
 /// Log entries considered at most.
 const RECENT_LOG_ENTRIES: usize = 10;
 
@@ -43,7 +46,7 @@ const SHARES: [(Source, f64); 4] = [
 ];
 
 /// Where a part of the context comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Portfolio,
@@ -64,7 +67,7 @@ impl Source {
 }
 
 /// One part of the assembled context.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Part {
     pub source: Source,
     pub file: String,
@@ -79,7 +82,7 @@ pub struct Part {
 }
 
 /// The assembled context.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Context {
     pub budget_tokens: usize,
     pub used_tokens: usize,

@@ -11,7 +11,9 @@ mod handoff;
 mod session_log;
 mod tiers;
 
-pub use context::{Context, DEFAULT_BYTES_PER_TOKEN, MAX_DOCUMENT_BYTES, Part, Source, assemble};
+pub use context::{
+    Context, DEFAULT_BYTES_PER_TOKEN, MAX_BUDGET_TOKENS, MAX_DOCUMENT_BYTES, Part, Source, assemble,
+};
 pub use entry::Entry;
 pub use error::ContinuityError;
 pub use handoff::{HandoffReport, RECENT_ENTRIES, handoff};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::ApiError;
-use crate::routes::{agent, health, hub, openai};
+use crate::routes::{agent, continuity, health, hub, openai};
 
 /// What the HTTP face needs beyond the hub.
 #[derive(Debug, Clone)]
@@ -53,6 +53,7 @@ pub fn router(hub: Hub, agent: Agent, settings: &ServerSettings) -> Router {
         .route("/agent/runs/{id}/resume", post(agent::resume_run))
         .route("/approvals", get(agent::pending_approvals))
         .route("/approvals/{id}", post(agent::decide_approval))
+        .route("/context", get(continuity::get_context))
         .route("/openapi.json", get(health::openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

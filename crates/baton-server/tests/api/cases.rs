@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::app::TestApp;
 
 pub use crate::agent::*;
+pub use crate::continuity::*;
 
 /// Reads a whole SSE response into `(event name, data)` pairs.
 pub async fn sse(response: reqwest::Response) -> Vec<(String, String)> {

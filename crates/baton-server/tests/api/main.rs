@@ -4,6 +4,7 @@
 mod agent;
 mod app;
 mod cases;
+mod continuity;
 
 /// Declares each case once per store backend.
 macro_rules! on_both_backends {
@@ -62,6 +63,7 @@ on_both_backends!(
     agent_stops_when_cost_or_time_run_out,
     agent_sub_run_is_bounded_by_its_parent,
     agent_starts_from_the_handoff_and_leaves_its_entry,
+    context_is_assembled_within_budget_inside_the_workspace,
 );
 
 mod auth;

@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/agent/runs/{id}/resume"),
     ("get", "/approvals"),
     ("post", "/approvals/{id}"),
+    ("get", "/context"),
 ];
 
 #[tokio::test]
