@@ -912,20 +912,20 @@ impl Run {
             .update_run(self.record.id, &self.progress(status, Some(reason.clone())))
             .await?;
         let entry = self.log_entry(status, &reason).render();
-        let appended = match SessionLog::open(self.parts.tools.workspace.root()) {
-            Ok(log) => {
-                log.append(
-                    store,
-                    &entry,
-                    &self.record.device_id,
-                    self.parts.hub.clock(),
-                )
-                .await
-            }
+        // The continuity loop's end: the run's entry in the session log, and
+        // the tiers as the run leaves them kept as versions.
+        let (device, clock) = (&self.record.device_id, self.parts.hub.clock());
+        let recorded = match SessionLog::open(self.parts.tools.workspace.root()) {
+            Ok(log) => match log.append(store, &entry, device, clock).await {
+                Ok(_) => baton_continuity::record_tiers(store, &log, device, clock)
+                    .await
+                    .map(|_| ()),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
-        if let Err(error) = appended {
-            tracing::warn!(%error, "cannot append to the workspace's session log");
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "cannot record the session in the workspace's continuity files");
         }
         self.parts.hub.memory_log().flush().await;
         self.emit(AgentEvent::Finished {

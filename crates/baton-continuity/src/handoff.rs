@@ -10,14 +10,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use baton_core::log_chain::content_hash;
-use baton_core::{DeviceId, Hlc, wall_millis};
-use baton_store::{NewDocumentVersion, Store};
+use baton_core::{DeviceId, Hlc};
+use baton_store::Store;
 use serde::Serialize;
 
 use crate::error::ContinuityError;
 use crate::session_log::SessionLog;
-use crate::tiers::Tier;
+use crate::tiers::{Tier, record_version};
 
 /// Session-log entries a briefing is made from, newest first.
 pub const RECENT_ENTRIES: usize = 5;
@@ -54,28 +53,17 @@ pub async fn handoff(
         .map(|e| e.text.as_str())
         .collect();
     let path = log.workspace().join(Tier::Briefing.file_name());
-    let record = |content: String| async move {
-        store
-            .record_document_version(NewDocumentVersion {
-                workspace: log.key(),
-                name: Tier::Briefing.file_name(),
-                hash: &content_hash(&content),
-                content: &content,
-                device_id: device,
-                hlc: clock.now(),
-                created_ms: wall_millis() as i64,
-            })
-            .await
-            .map(|stored| stored.map(|v| v.version))
-    };
     let previous_version = match std::fs::read(&path) {
-        Ok(bytes) => record(String::from_utf8_lossy(&bytes).into_owned()).await?,
+        Ok(bytes) => {
+            let previous = String::from_utf8_lossy(&bytes);
+            record_version(store, log, Tier::Briefing, &previous, device, clock).await?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => return Err(ContinuityError::Io { path, source }),
     };
     let briefing = render(&recent);
     replace(&path, &briefing)?;
-    let version = record(briefing).await?;
+    let version = record_version(store, log, Tier::Briefing, &briefing, device, clock).await?;
     Ok(HandoffReport {
         briefing: path,
         entries_used: recent.len(),

@@ -18,4 +18,4 @@ pub use entry::Entry;
 pub use error::ContinuityError;
 pub use handoff::{HandoffReport, RECENT_ENTRIES, handoff};
 pub use session_log::{FILE_NAME, MAX_ENTRY_BYTES, Problem, SessionLog, Verification};
-pub use tiers::{InitReport, Tier, init};
+pub use tiers::{InitReport, Tier, init, record_tiers, record_version};

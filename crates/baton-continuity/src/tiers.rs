@@ -8,10 +8,13 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use baton_core::log_chain::content_hash;
+use baton_core::{DeviceId, Hlc, wall_millis};
+use baton_store::{NewDocumentVersion, Store};
 use serde::Serialize;
 
 use crate::error::ContinuityError;
-use crate::session_log;
+use crate::session_log::{self, SessionLog};
 
 /// One tier of the handoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,6 +108,60 @@ pub fn init(workspace: &Path, portfolio: Option<&Path>) -> Result<InitReport, Co
         }
     }
     Ok(report)
+}
+
+/// Stores `content` as the next version of `tier` in the log's workspace,
+/// unless it equals the latest; returns the version number stored.
+pub async fn record_version(
+    store: &Store,
+    log: &SessionLog,
+    tier: Tier,
+    content: &str,
+    device: &DeviceId,
+    clock: &Hlc,
+) -> Result<Option<i64>, ContinuityError> {
+    let stored = store
+        .record_document_version(NewDocumentVersion {
+            workspace: log.key(),
+            name: tier.file_name(),
+            hash: &content_hash(content),
+            content,
+            device_id: device,
+            hlc: clock.now(),
+            created_ms: wall_millis() as i64,
+        })
+        .await?;
+    Ok(stored.map(|version| version.version))
+}
+
+/// Stores the current text of the editable tiers (portfolio, project,
+/// briefing) of the log's workspace where it changed since the last
+/// version, so the store holds every version people and sessions left. A
+/// missing or binary tier is skipped. Returns the tiers stored anew.
+pub async fn record_tiers(
+    store: &Store,
+    log: &SessionLog,
+    device: &DeviceId,
+    clock: &Hlc,
+) -> Result<Vec<Tier>, ContinuityError> {
+    let mut stored = Vec::new();
+    for tier in [Tier::Portfolio, Tier::Project, Tier::Briefing] {
+        let path = log.workspace().join(tier.file_name());
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) if !bytes.contains(&0) => bytes,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(ContinuityError::Io { path, source }),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if record_version(store, log, tier, &text, device, clock)
+            .await?
+            .is_some()
+        {
+            stored.push(tier);
+        }
+    }
+    Ok(stored)
 }
 
 #[cfg(test)]

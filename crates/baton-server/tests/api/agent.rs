@@ -663,5 +663,19 @@ pub async fn agent_starts_from_the_handoff_and_leaves_its_entry(app: TestApp) {
         second_system.contains("## Session:") && second_system.contains("look around"),
         "{second_system}"
     );
+    // The briefing each run left is kept as a version, once while unchanged.
+    let key = app.workspace.path().canonicalize().unwrap();
+    let versions = app
+        .hub
+        .store()
+        .document_versions(&key.display().to_string(), "SESSION_BRIEFING.md")
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1, "{versions:#?}");
+    assert!(
+        versions[0]
+            .content
+            .contains("the parser lives in src/parse.rs")
+    );
     app.stop().await;
 }
