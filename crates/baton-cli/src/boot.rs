@@ -157,10 +157,7 @@ pub async fn agent(loaded: &Loaded, hub: &Hub, global: &Global) -> anyhow::Resul
             }
         }
     }
-    let workspace = match &global.workspace {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let workspace = workspace(global)?;
     let tools: ToolContextFactory = Arc::new(move |workspace, limits, network| ToolContext {
         workspace,
         limits,
@@ -177,6 +174,15 @@ pub async fn agent(loaded: &Loaded, hub: &Hub, global: &Global) -> anyhow::Resul
         default_device: loaded.config.chat.default_device.clone(),
         sandboxed,
     }))
+}
+
+/// The directory `--workspace` names, else the current one: where agent
+/// runs and the continuity verbs work.
+pub fn workspace(global: &Global) -> anyhow::Result<PathBuf> {
+    match &global.workspace {
+        Some(dir) => Ok(dir.clone()),
+        None => std::env::current_dir().context("cannot read the current directory"),
+    }
 }
 
 /// The configured MCP servers, checked: errors name the key and the file.

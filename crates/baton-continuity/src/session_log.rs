@@ -115,15 +115,8 @@ impl SessionLog {
     ) -> Result<LogEntry, ContinuityError> {
         check_entry(text)?;
         let path = self.path();
-        let locked = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || lock(&path))
-                .await
-                .map_err(|e| ContinuityError::Io {
-                    path: self.path(),
-                    source: std::io::Error::other(e.to_string()),
-                })??
-        };
+        let to_lock = path.clone();
+        let locked = blocking(&path, move || lock(&to_lock)).await?;
         let entry = store
             .append_log_entry(NewLogEntry {
                 workspace: &self.key,
@@ -133,13 +126,8 @@ impl SessionLog {
                 created_ms: wall_millis() as i64,
             })
             .await?;
-        let text = text.to_owned();
-        tokio::task::spawn_blocking(move || write_entry(locked, &path, &text))
-            .await
-            .map_err(|e| ContinuityError::Io {
-                path: self.path(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
+        let (to_write, text) = (path.clone(), text.to_owned());
+        blocking(&path, move || write_entry(locked, &to_write, &text)).await?;
         Ok(entry)
     }
 
@@ -169,6 +157,20 @@ impl SessionLog {
             problems,
         })
     }
+}
+
+/// Runs file work on the blocking pool; a task that dies is reported as
+/// an I/O failure on `path`.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T, ContinuityError> + Send + 'static,
+) -> Result<T, ContinuityError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ContinuityError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 /// An entry must be text a person can read and start with its heading.

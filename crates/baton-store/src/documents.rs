@@ -6,7 +6,7 @@ use baton_core::{DeviceId, HlcStamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::rows::{check_text, hlc_column, hlc_from_column};
+use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
 use crate::store::{Store, on_pool, retrying_lost_races};
 
 /// One stored version of a document.
@@ -54,8 +54,7 @@ struct VersionRow {
 impl VersionRow {
     fn into_version(self) -> Result<DocumentVersion, StoreError> {
         Ok(DocumentVersion {
-            device_id: DeviceId::parse(&self.device_id)
-                .map_err(|e| StoreError::corrupt(format!("document version {}: {e}", self.id)))?,
+            device_id: device_id_column(&self.device_id)?,
             hlc: hlc_from_column(self.hlc)?,
             id: self.id,
             workspace: self.workspace,

@@ -195,7 +195,7 @@ pub(crate) fn uuid_column(text: &str) -> Result<Uuid, StoreError> {
     Uuid::try_parse(text).map_err(|e| StoreError::corrupt(format!("id {text:?}: {e}")))
 }
 
-fn device_id_column(text: &str) -> Result<DeviceId, StoreError> {
+pub(crate) fn device_id_column(text: &str) -> Result<DeviceId, StoreError> {
     DeviceId::parse(text).map_err(|e| StoreError::corrupt(e.to_string()))
 }
 

@@ -9,7 +9,7 @@ use baton_core::{DeviceId, HlcStamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::rows::{check_text, hlc_column, hlc_from_column};
+use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
 use crate::store::{Store, on_pool, retrying_lost_races};
 
 /// One stored entry of a workspace's session log.
@@ -55,8 +55,7 @@ struct EntryRow {
 impl EntryRow {
     fn into_entry(self) -> Result<LogEntry, StoreError> {
         Ok(LogEntry {
-            device_id: DeviceId::parse(&self.device_id)
-                .map_err(|e| StoreError::corrupt(format!("log entry {}: {e}", self.id)))?,
+            device_id: device_id_column(&self.device_id)?,
             hlc: hlc_from_column(self.hlc)?,
             id: self.id,
             workspace: self.workspace,

@@ -4,17 +4,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use baton_continuity::DEFAULT_BYTES_PER_TOKEN;
 
 use crate::args::{ContextArgs, Global};
 use crate::style::DIM;
 
 pub fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode> {
-    let workspace = match &global.workspace {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let workspace = crate::boot::workspace(global)?;
     let context = baton_continuity::assemble(
         &workspace,
         args.portfolio.as_deref(),

@@ -4,16 +4,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::args::{Global, InitArgs};
 use crate::style::DIM;
 
 pub fn run(global: &Global, args: InitArgs) -> anyhow::Result<ExitCode> {
-    let workspace = match &global.workspace {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let workspace = crate::boot::workspace(global)?;
     let report = baton_continuity::init(&workspace, args.portfolio.as_deref())?;
     let mut out = anstream::stdout();
     if global.json {

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use baton_continuity::{Problem, SessionLog};
 use baton_core::{DeviceId, Hlc};
 use baton_store::Store;
@@ -18,10 +17,7 @@ use crate::style::{BOLD, ERROR};
 async fn open(global: &Global) -> anyhow::Result<(boot::Loaded, Store, SessionLog)> {
     let loaded = boot::load(global, Vec::new())?;
     boot::init_tracing(&loaded.config, true);
-    let workspace = match &global.workspace {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let workspace = crate::boot::workspace(global)?;
     let store = boot::open_store(&loaded).await?;
     let log = SessionLog::open(&workspace)?;
     Ok((loaded, store, log))
