@@ -206,11 +206,12 @@ impl Agent {
             .device_id
             .unwrap_or_else(|| self.inner.default_device.clone());
         let device_id = DeviceId::parse(&device).map_err(|e| AgentError::Invalid(e.to_string()))?;
-        let workspace = match (request.workspace, parent) {
-            (None, None) => self.inner.default_workspace.clone(),
-            (None, Some(parent)) => parent.workspace.clone(),
-            (Some(dir), None) => inside(&self.inner.default_workspace, &dir)?,
-            (Some(dir), Some(parent)) => inside(&parent.workspace, &dir)?,
+        let workspace = match parent {
+            None => self.workspace_for(request.workspace.as_deref())?,
+            Some(parent) => match request.workspace {
+                None => parent.workspace.clone(),
+                Some(dir) => inside(&parent.workspace, &dir)?,
+            },
         };
         let network = request.network.unwrap_or(c.network) && parent.is_none_or(|p| p.network);
         let spec = RunSpec {
