@@ -100,6 +100,10 @@ pub enum GatewayError {
     #[error("the stream from {model} broke after it had started: {message}")]
     StreamInterrupted { model: ModelId, message: String },
 
+    /// The provider's protocol has no such operation.
+    #[error("provider {provider} does not offer {what}")]
+    Unsupported { provider: String, what: String },
+
     /// A provider call outside a fallback chain (such as listing models)
     /// failed.
     #[error("provider {provider} failed: {message}")]
@@ -137,6 +141,7 @@ impl GatewayError {
             GatewayError::UpstreamUnavailable { .. } => 502,
             GatewayError::CircuitOpen { .. } => 503,
             GatewayError::StreamInterrupted { .. } => 502,
+            GatewayError::Unsupported { .. } => 400,
             GatewayError::Upstream { .. } => 502,
         }
     }
@@ -154,6 +159,7 @@ impl GatewayError {
             GatewayError::UpstreamUnavailable { .. } => "upstream_unavailable",
             GatewayError::CircuitOpen { .. } => "circuit_open",
             GatewayError::StreamInterrupted { .. } => "upstream_stream_broken",
+            GatewayError::Unsupported { .. } => "unsupported",
             GatewayError::Upstream { .. } => "upstream_error",
         }
     }

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::breaker::{Breaker, BreakerState};
 use crate::catalog::Catalog;
+use crate::embeddings::{Embeddings, MAX_EMBEDDING_INPUTS};
 use crate::error::{Attempt, GatewayError, UpstreamError};
 use crate::ollama;
 use crate::provider::Provider;
@@ -231,6 +232,61 @@ impl Gateway {
             value: stream,
             attempts,
         })
+    }
+
+    /// Vectors for `inputs` from the embeddings model `name` (`provider/model`;
+    /// embedding models are not in the chat registry, so the provider must
+    /// be named). No fallback: another model's vectors would not be
+    /// comparable. At most [`MAX_EMBEDDING_INPUTS`] inputs per call.
+    pub async fn embed(&self, name: &str, inputs: &[String]) -> Result<Embeddings, GatewayError> {
+        let (provider, model) = name
+            .split_once('/')
+            .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+            .ok_or_else(|| {
+                GatewayError::Config(format!(
+                    "embeddings model {name:?} must be written provider/model, e.g. openai/text-embedding-3-small"
+                ))
+            })?;
+        if inputs.is_empty() || inputs.len() > MAX_EMBEDDING_INPUTS {
+            return Err(GatewayError::Config(format!(
+                "an embeddings call takes 1 to {MAX_EMBEDDING_INPUTS} inputs, not {}",
+                inputs.len()
+            )));
+        }
+        let slot = self
+            .slot(provider)
+            .ok_or_else(|| GatewayError::ModelNotFound {
+                name: name.to_owned(),
+                suggestions: self
+                    .inner
+                    .slots
+                    .iter()
+                    .map(|s| format!("{}/{model}", s.provider.name))
+                    .collect(),
+            })?;
+        let Some(permit) = slot.breaker.admit(Instant::now()) else {
+            return Err(GatewayError::CircuitOpen {
+                attempts: vec![Attempt {
+                    model: ModelId::new(provider, model),
+                    error: format!(
+                        "skipped: provider {provider} is cooling down after repeated failures"
+                    ),
+                }],
+            });
+        };
+        let started = Instant::now();
+        let answer = slot
+            .provider
+            .embed(model, inputs, self.inner.limits.request)
+            .await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match &answer {
+            Ok(_) => permit.succeed(),
+            Err(GatewayError::Upstream { .. }) => permit.fail(Instant::now()),
+            Err(_) => permit.succeed(),
+        }
+        info!(model = %name, latency_ms, inputs = inputs.len(), ok = answer.is_ok(), "embeddings call");
+        answer
     }
 
     /// Every provider with its model count and breaker state.

@@ -18,6 +18,7 @@ mod anthropic;
 mod breaker;
 mod catalog;
 mod direct;
+mod embeddings;
 mod error;
 mod gateway;
 mod http;
@@ -31,6 +32,7 @@ mod sse;
 
 pub use breaker::BreakerState;
 pub use catalog::{Catalog, Preset};
+pub use embeddings::{Embeddings, MAX_EMBEDDING_INPUTS};
 pub use error::{Attempt, GatewayError};
 pub use gateway::{EventStream, Gateway, ProviderStatus, Routed};
 pub use registry::UNKNOWN_CONTEXT_WINDOW;

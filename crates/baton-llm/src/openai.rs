@@ -10,6 +10,7 @@ use baton_core::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::embeddings::{self, Embeddings};
 use crate::error::UpstreamError;
 use crate::http::Http;
 use crate::sse::{self, Decoder, ProviderStream};
@@ -63,6 +64,16 @@ impl OpenAiClient {
             ChunkDecoder::new(model.id.model()),
             self.http.redactor().clone(),
         ))
+    }
+
+    /// Vectors for `inputs` from `POST /embeddings`.
+    pub(crate) async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+        timeout: Duration,
+    ) -> Result<Embeddings, UpstreamError> {
+        embeddings::embed(&self.http, self.url("/embeddings"), model, inputs, timeout).await
     }
 
     /// The ids `GET /models` lists.

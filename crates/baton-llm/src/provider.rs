@@ -7,6 +7,7 @@ use baton_config::ProviderKind;
 use baton_core::{ChatRequest, ChatResponse, ModelInfo};
 
 use crate::anthropic::{self, AnthropicClient};
+use crate::embeddings::Embeddings;
 use crate::error::{GatewayError, UpstreamError};
 use crate::http::Http;
 use crate::ollama::OllamaClient;
@@ -109,6 +110,26 @@ impl Provider {
             Client::Anthropic(c) => c.chat_stream(req, model).await,
             Client::Ollama(c) => c.chat().chat_stream(req, model).await,
         }
+    }
+
+    /// Vectors for `inputs` from the provider's embeddings endpoint.
+    pub(crate) async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+        timeout: Duration,
+    ) -> Result<Embeddings, GatewayError> {
+        let answer = match &self.client {
+            Client::OpenAi(c) => c.embed(model, inputs, timeout).await,
+            Client::Ollama(c) => c.chat().embed(model, inputs, timeout).await,
+            Client::Anthropic(_) => {
+                return Err(GatewayError::Unsupported {
+                    provider: self.name.clone(),
+                    what: "embeddings (Anthropic's API has no embeddings endpoint)".to_owned(),
+                });
+            }
+        };
+        answer.map_err(|e| e.into_gateway(&self.name, model))
     }
 
     /// The model names the server itself lists.

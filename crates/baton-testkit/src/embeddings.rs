@@ -1,6 +1,8 @@
-//! `POST /v1/embeddings` with deterministic vectors: the same text always gets
-//! the same unit vector and different texts get nearly orthogonal ones, so
-//! memory and retrieval code is testable without a model.
+//! `POST /v1/embeddings` with deterministic vectors: a text's vector is the
+//! normalised sum of one pseudo-random vector per lowercase word, so the
+//! same text always gets the same unit vector, texts that share words are
+//! close and texts that share none are nearly orthogonal. Memory and
+//! retrieval code is testable without a model.
 
 use std::sync::Arc;
 
@@ -22,19 +24,29 @@ pub const DEFAULT_DIMENSIONS: usize = 384;
 
 const MAX_DIMENSIONS: usize = 8192;
 
-/// The vector for `text`: unit length, derived only from the text's bytes.
+/// The vector for `text`: unit length, derived only from its words
+/// (alphanumeric runs, lowercased); a text without words is hashed whole.
 pub fn embed(text: &str, dimensions: usize) -> Vec<f32> {
-    let mut state = fnv1a(text.as_bytes());
-    let mut vector: Vec<f32> = (0..dimensions)
-        .map(|_| {
+    let lower = text.to_lowercase();
+    let mut words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        words.push(text);
+    }
+    let mut vector = vec![0.0f32; dimensions];
+    for word in words {
+        let mut state = fnv1a(word.as_bytes());
+        for x in &mut vector {
             state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let mut z = state;
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect();
+            *x += (z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+        }
+    }
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         for x in &mut vector {
@@ -164,9 +176,11 @@ mod tests {
         assert_eq!(a, embed("hello world", DEFAULT_DIMENSIONS));
         let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5, "{norm}");
-        let b = embed("goodbye world", DEFAULT_DIMENSIONS);
-        let cosine: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!(cosine.abs() < 0.3, "{cosine}");
+        let cosine = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+        let shared = embed("Goodbye, world", DEFAULT_DIMENSIONS);
+        let apart = embed("tax deadlines", DEFAULT_DIMENSIONS);
+        assert!(cosine(&a, &shared) > 0.35, "{}", cosine(&a, &shared));
+        assert!(cosine(&a, &apart).abs() < 0.3, "{}", cosine(&a, &apart));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod anthropic;
 mod breaker;
 mod common;
+mod embeddings;
 mod fallback;
 mod ollama;
 mod openai;
