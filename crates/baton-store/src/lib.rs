@@ -12,6 +12,7 @@ mod append;
 mod cursor;
 mod documents;
 mod error;
+mod memories;
 mod postgres;
 mod records;
 mod rows;
@@ -23,6 +24,7 @@ mod writer;
 
 pub use documents::{DocumentVersion, NewDocumentVersion};
 pub use error::StoreError;
+pub use memories::{MAX_QUERY_TERMS, Memory, MemoryVector, NewMemory, StoredVector, query_terms};
 pub use records::{Batch, DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
 pub use runs::{
     AgentRun, Approval, ApprovalAnswer, ApprovalScope, ApprovalStatus, CallResult, CallState,

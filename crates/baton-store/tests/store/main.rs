@@ -65,4 +65,5 @@ on_both_backends!(
     session_log_chains_entries_per_workspace,
     concurrent_log_appenders_keep_one_chain,
     document_versions_number_changes_only,
+    memories_dedupe_search_and_forget,
 );

@@ -4,6 +4,7 @@
 mod devices;
 mod history;
 mod lifecycle;
+mod memories;
 mod messages;
 mod runs;
 mod session_log;
@@ -13,6 +14,7 @@ mod writer;
 pub use devices::*;
 pub use history::*;
 pub use lifecycle::*;
+pub use memories::*;
 pub use messages::*;
 pub use runs::*;
 pub use session_log::*;
