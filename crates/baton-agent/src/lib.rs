@@ -14,7 +14,7 @@ pub mod spec;
 pub mod stuck;
 pub mod text_protocol;
 
-pub use agent::{Agent, AgentParts, RunHandle, RunRequest, ToolContextFactory};
+pub use agent::{Agent, AgentParts, RunHandle, RunRequest, ToolContextFactory, inside_workspace};
 pub use error::AgentError;
 pub use events::AgentEvent;
 pub use runner::RunSummary;

@@ -10,7 +10,7 @@
 //! model, never silently repeated), and every call that never started
 //! (run now).
 
-use baton_continuity::{Entry, SessionLog};
+use baton_continuity::{ContextRequest, Entry, Memories, SessionLog, end_session};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +49,9 @@ pub(crate) struct RunParts {
     pub tools: ToolContext,
     pub approval_wait: Duration,
     pub events: mpsc::UnboundedSender<AgentEvent>,
+    pub memories: Memories,
+    /// Memories recalled into the run's context.
+    pub context_memories: usize,
 }
 
 /// How a run ended, as the faces report it.
@@ -90,33 +93,49 @@ const HANDOFF_SHARE: f64 = 0.2;
 const MAX_HANDOFF_TOKENS: u32 = 8_000;
 
 /// The system prompt every run starts with: the instructions, then what
-/// earlier sessions left in the workspace's handoff documents (the
-/// continuity loop's "read the four tiers"), within `handoff_tokens`.
-fn system_prompt(spec: &RunSpec, native: bool, mode: Mode, handoff_tokens: usize) -> String {
+/// earlier sessions left (the continuity loop's "read the four tiers"): the
+/// handoff documents and the memories most relevant to the goal, within
+/// `handoff_tokens`.
+async fn system_prompt(
+    parts: &RunParts,
+    spec: &RunSpec,
+    native: bool,
+    handoff_tokens: usize,
+) -> Result<String, AgentError> {
     let mut prompt = format!(
         "You are baton's agent. Work towards the goal the user gives you, using the tools \
          available, one step at a time. The workspace is {}; paths are relative to it. \
          When the goal is met, answer with a short summary of what you did and no tool call.",
         spec.workspace.display()
     );
-    if !native && mode != Mode::Chat {
+    if !native && parts.policy.mode() != Mode::Chat {
         prompt.push_str("\n\n");
         prompt.push_str(text_protocol::instructions());
     }
-    let handoff = baton_continuity::assemble(
-        &spec.workspace,
-        None,
-        handoff_tokens,
-        baton_continuity::DEFAULT_BYTES_PER_TOKEN,
-    );
-    if handoff.used_tokens > 0 {
+    let request = ContextRequest {
+        workspace: spec.workspace.clone(),
+        portfolio: None,
+        query: Some(spec.goal.clone()),
+        budget_tokens: handoff_tokens,
+        bytes_per_token: baton_continuity::DEFAULT_BYTES_PER_TOKEN,
+        memories: parts.context_memories,
+    };
+    let handoff = match baton_continuity::get_context(request, Some(&parts.memories)).await {
+        Ok(handoff) => handoff,
+        Err(error) => {
+            tracing::warn!(%error, "the run starts without its handoff context");
+            return Ok(prompt);
+        }
+    };
+    if handoff.context.used_tokens > 0 {
         prompt.push_str(
             "\n\nWhat earlier sessions left in this workspace's handoff documents (portfolio, \
-             project, briefing, latest session-log entries; read them before you start):\n\n",
+             project, briefing, latest session-log entries) and the memories most relevant to \
+             the goal; read them before you start:\n\n",
         );
         prompt.push_str(&handoff.text());
     }
-    prompt
+    Ok(prompt)
 }
 
 impl Run {
@@ -166,12 +185,9 @@ impl Run {
         let handoff_tokens =
             ((f64::from(prompt_room) * HANDOFF_SHARE) as u32).min(MAX_HANDOFF_TOKENS) as usize;
         let opening = [
-            Message::system(system_prompt(
-                &run.spec,
-                run.native,
-                run.parts.policy.mode(),
-                handoff_tokens,
-            )),
+            Message::system(
+                system_prompt(&run.parts, &run.spec, run.native, handoff_tokens).await?,
+            ),
             Message::user(run.spec.goal.clone()),
         ];
         for message in opening {
@@ -915,13 +931,11 @@ impl Run {
         // The continuity loop's end: the run's entry in the session log, and
         // the tiers as the run leaves them kept as versions.
         let (device, clock) = (&self.record.device_id, self.parts.hub.clock());
+        let memories = Some(&self.parts.memories);
         let recorded = match SessionLog::open(self.parts.tools.workspace.root()) {
-            Ok(log) => match log.append(store, &entry, device, clock).await {
-                Ok(_) => baton_continuity::record_tiers(store, &log, device, clock)
-                    .await
-                    .map(|_| ()),
-                Err(error) => Err(error),
-            },
+            Ok(log) => end_session(store, memories, &log, &entry, device, clock)
+                .await
+                .map(|_| ()),
             Err(error) => Err(error),
         };
         if let Err(error) = recorded {

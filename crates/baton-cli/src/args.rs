@@ -61,11 +61,23 @@ pub enum Command {
     /// latest session-log entries, within a token budget.
     Context(ContextArgs),
     /// Regenerate SESSION_BRIEFING.md from the latest session-log entries
-    /// (the briefing it replaces is kept in the store).
-    Handoff,
+    /// (the briefing it replaces is kept in the store): written by a model
+    /// when one is configured, else (or with --summary) summarised
+    /// deterministically.
+    Handoff(HandoffArgs),
     /// The workspace's session log (`SESSION_LOG.md`).
     #[command(subcommand)]
     Log(LogCommand),
+    /// What baton remembers for the workspace: add, search (full text and
+    /// vectors, fused), forget.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
+    /// Measure baton against a model.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Serve the workspace's continuity (context, memories, session log,
+    /// tiers) over MCP on stdin/stdout: an assistant's memory.
+    Mcp,
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -174,13 +186,94 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct HandoffArgs {
+    /// The model that writes the briefing; default: [agent] model, else
+    /// the gateway's default.
+    #[arg(long, conflicts_with = "summary")]
+    pub model: Option<String>,
+    /// Write the deterministic summary without asking a model.
+    #[arg(long)]
+    pub summary: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ContextArgs {
     /// Tokens the context may take (estimated from bytes, pessimistically).
     #[arg(long, default_value_t = 8_000)]
     pub budget: usize,
+    /// What the session is about: the most relevant memories are recalled
+    /// into the context (up to 15 % of the budget).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Memories recalled for `--query` at most.
+    #[arg(long, default_value_t = 5)]
+    pub memories: usize,
     /// Where PORTFOLIO_CONTEXT.md is; default: the workspace.
     #[arg(long, value_name = "DIR")]
     pub portfolio: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Run a suite of tasks in fresh sessions with and without the handoff
+    /// documents and report, per metric (consistency, autonomy,
+    /// adaptation), how the handoff changed the outcome.
+    Continuity(EvalContinuityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalContinuityArgs {
+    /// The model to evaluate; default: [agent] model, else the gateway's
+    /// default.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A suite file (TOML, the built-in suite's format: `baton eval
+    /// continuity --print-suite`); default: the built-in suite.
+    #[arg(long, value_name = "FILE", conflicts_with = "print_suite")]
+    pub suite: Option<PathBuf>,
+    /// Print the built-in suite and exit.
+    #[arg(long)]
+    pub print_suite: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Remember a text (from the argument, or standard input when it is
+    /// absent or `-`).
+    Add {
+        text: Option<String>,
+        /// Where it came from.
+        #[arg(long, value_enum, default_value = "note")]
+        source: MemorySourceArg,
+        /// What in that source (a document name, a log position, a session).
+        #[arg(long = "ref", value_name = "REF")]
+        source_ref: Option<String>,
+    },
+    /// The memories that best match a query.
+    Search {
+        query: String,
+        /// Results wanted (1 to 100).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Forget one memory by its id.
+    Forget { id: String },
+    /// Make vectors for memories that have none from the current embedder
+    /// (kept while it was failing, or made by another model).
+    Embed {
+        /// Memories to embed at most.
+        #[arg(long, default_value_t = 1_000)]
+        limit: u32,
+    },
+}
+
+/// Where a memory came from, as `--source` spells it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MemorySourceArg {
+    Note,
+    Log,
+    Document,
+    Conversation,
 }
 
 #[derive(Debug, Subcommand)]

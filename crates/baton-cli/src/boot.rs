@@ -3,7 +3,10 @@
 
 use anyhow::Context;
 use baton_agent::{Agent, AgentParts, ToolContextFactory};
-use baton_config::{Config, EnvVars, LoadOptions, LogFormat};
+use baton_config::{Config, EmbedderChoice, EnvVars, LoadOptions, LogFormat};
+use baton_continuity::{Embedder, Memories};
+use baton_core::DeviceId;
+use baton_embed::LocalEmbedder;
 use baton_hub::{Hub, HubParts, MemoryLog};
 use baton_llm::Gateway;
 use baton_mcp::{McpClient, McpServerConfig};
@@ -173,7 +176,45 @@ pub async fn agent(loaded: &Loaded, hub: &Hub, global: &Global) -> anyhow::Resul
         default_workspace: workspace,
         default_device: loaded.config.chat.default_device.clone(),
         sandboxed,
+        memories: memories(loaded, hub.store(), Some(hub.gateway())).await?,
+        context_memories: loaded.config.memory.context_memories as usize,
     }))
+}
+
+/// The memory manager with the configured embedder. A local model is
+/// loaded here (a fraction of a second for MiniLM); a provider's endpoint
+/// goes through `gateway`, set up here when the caller has none.
+pub async fn memories(
+    loaded: &Loaded,
+    store: &Store,
+    gateway: Option<&Gateway>,
+) -> anyhow::Result<Memories> {
+    let embedder = match loaded.config.memory.embedder_choice() {
+        EmbedderChoice::None => None,
+        EmbedderChoice::Provider(model) => {
+            let gateway = match gateway {
+                Some(gateway) => gateway.clone(),
+                None => self::gateway(loaded).await?,
+            };
+            Some(Embedder::Provider { gateway, model })
+        }
+        EmbedderChoice::Local(dir) => Some(local_embedder(dir).await?),
+    };
+    let device = DeviceId::parse(&loaded.config.chat.default_device)
+        .context("chat.default_device is not a usable device id")?;
+    Ok(Memories::new(store.clone(), embedder, device))
+}
+
+/// Loads the sentence-embedding model in `dir` off the async threads.
+async fn local_embedder(dir: PathBuf) -> anyhow::Result<Embedder> {
+    let shown = dir.display().to_string();
+    let model = tokio::task::spawn_blocking(move || LocalEmbedder::load(&dir))
+        .await
+        .context("loading the local embedding model stopped")?
+        .with_context(|| {
+            format!("cannot load the embedding model in {shown} (memory.model_dir)")
+        })?;
+    Ok(Embedder::Local(Arc::new(model)))
 }
 
 /// The directory `--workspace` names, else the current one: where agent

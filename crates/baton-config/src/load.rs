@@ -398,7 +398,27 @@ fn validate(c: &Config, path: Option<&Path>) -> Result<(), ConfigError> {
         ));
     }
     validate_agent(&c.agent, path)?;
+    validate_memory(&c.memory, path)?;
     validate_policy(&c.policy, path)
+}
+
+fn validate_memory(m: &crate::MemoryConfig, path: Option<&Path>) -> Result<(), ConfigError> {
+    match m.embedder.as_deref() {
+        Some("local") if m.model_dir.is_none() => Err(invalid(
+            path,
+            "memory.embedder",
+            "\"local\" needs memory.model_dir, the directory of a sentence-embedding model",
+        )),
+        None | Some("local" | "none") => Ok(()),
+        Some(name) if baton_core::ModelId::parse(name).is_ok() => Ok(()),
+        Some(name) => Err(invalid(
+            path,
+            "memory.embedder",
+            format!(
+                "{name:?} is not \"none\", \"local\" or provider/model (e.g. openai/text-embedding-3-small)"
+            ),
+        )),
+    }
 }
 
 /// The `[policy]` rules parse, so a typo stops baton at start rather than

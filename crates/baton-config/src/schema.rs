@@ -18,6 +18,7 @@ pub struct Config {
     pub agent: AgentConfig,
     pub policy: PolicyConfig,
     pub mcp: McpConfig,
+    pub memory: MemoryConfig,
     pub providers: Vec<ProviderConfig>,
     /// Per-environment overlays (`[environments.production]`), each shaped
     /// like this whole file. Only the selected one is applied; all are
@@ -142,6 +143,54 @@ pub struct PolicyConfig {
     pub allow: Vec<String>,
     pub ask: Vec<String>,
     pub deny: Vec<String>,
+}
+
+/// The memory manager: `baton memory`, `GET /memory/search`, and the
+/// memories recalled into every session's context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Where memory vectors come from: `provider/model` (the provider's
+    /// embeddings endpoint, e.g. `openai/text-embedding-3-small` or
+    /// `ollama/nomic-embed-text`), `local` (the model in `model_dir`, no
+    /// network), or `none` (full-text recall only). Unset: `local` when
+    /// `model_dir` is set, else `none`.
+    pub embedder: Option<String>,
+    /// A sentence-embedding model's directory (`config.json`,
+    /// `tokenizer.json`, `model.safetensors`), e.g. all-MiniLM-L6-v2.
+    pub model_dir: Option<PathBuf>,
+    /// Memories recalled into a session's context (0 turns recall off).
+    pub context_memories: u32,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            embedder: None,
+            model_dir: None,
+            context_memories: 5,
+        }
+    }
+}
+
+/// Where memory vectors come from, as [`MemoryConfig`] resolves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbedderChoice {
+    None,
+    Local(PathBuf),
+    /// `provider/model`.
+    Provider(String),
+}
+
+impl MemoryConfig {
+    /// The embedder this configuration asks for (validated at load).
+    pub fn embedder_choice(&self) -> EmbedderChoice {
+        match (self.embedder.as_deref(), &self.model_dir) {
+            (None | Some("local"), Some(dir)) => EmbedderChoice::Local(dir.clone()),
+            (None | Some("none" | "local"), _) => EmbedderChoice::None,
+            (Some(model), _) => EmbedderChoice::Provider(model.to_owned()),
+        }
+    }
 }
 
 /// MCP servers whose tools agent runs may use.

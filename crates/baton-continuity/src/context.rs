@@ -38,11 +38,11 @@ pub const MAX_BUDGET_TOKENS: usize = 1_000_000;
 const RECENT_LOG_ENTRIES: usize = 10;
 
 /// Budget shares, in priority order.
-const SHARES: [(Source, f64); 4] = [
-    (Source::Briefing, 0.35),
-    (Source::RecentLog, 0.30),
-    (Source::Project, 0.25),
-    (Source::Portfolio, 0.10),
+const SHARES: [(Source, Tier, f64); 4] = [
+    (Source::Briefing, Tier::Briefing, 0.35),
+    (Source::RecentLog, Tier::Log, 0.30),
+    (Source::Project, Tier::Project, 0.25),
+    (Source::Portfolio, Tier::Portfolio, 0.10),
 ];
 
 /// Where a part of the context comes from.
@@ -53,17 +53,8 @@ pub enum Source {
     Project,
     Briefing,
     RecentLog,
-}
-
-impl Source {
-    fn tier(self) -> Tier {
-        match self {
-            Source::Portfolio => Tier::Portfolio,
-            Source::Project => Tier::Project,
-            Source::Briefing => Tier::Briefing,
-            Source::RecentLog => Tier::Log,
-        }
-    }
+    /// Memories recalled for the session's query ([`crate::get_context`]).
+    Memories,
 }
 
 /// One part of the assembled context.
@@ -119,20 +110,20 @@ pub fn assemble(
         DEFAULT_BYTES_PER_TOKEN
     };
     let tokens = |text: &str| (text.len() as f64 / bytes_per_token).ceil() as usize;
-    let read = |source: Source| {
-        let dir = match source {
-            Source::Portfolio => portfolio.unwrap_or(workspace),
+    let read = |tier: Tier| {
+        let dir = match tier {
+            Tier::Portfolio => portfolio.unwrap_or(workspace),
             _ => workspace,
         };
-        let path = dir.join(source.tier().file_name());
+        let path = dir.join(tier.file_name());
         (path.display().to_string(), read_document(&path))
     };
 
     // What each source would take whole.
     let wanted: Vec<(Source, String, Result<String, String>)> = SHARES
         .iter()
-        .map(|(source, _)| {
-            let (file, text) = read(*source);
+        .map(|(source, tier, _)| {
+            let (file, text) = read(*tier);
             (*source, file, text)
         })
         .collect();
@@ -154,7 +145,7 @@ pub fn assemble(
     let mut grant: Vec<usize> = SHARES
         .iter()
         .zip(&need)
-        .map(|((_, share), need)| (*need).min((budget_tokens as f64 * share) as usize))
+        .map(|((_, _, share), need)| (*need).min((budget_tokens as f64 * share) as usize))
         .collect();
     let mut left = budget_tokens.saturating_sub(grant.iter().sum());
     for (at, need) in need.iter().enumerate() {
@@ -197,6 +188,7 @@ pub fn assemble(
         Source::Project => 1,
         Source::Briefing => 2,
         Source::RecentLog => 3,
+        Source::Memories => 4,
     });
     Context {
         budget_tokens,
@@ -206,7 +198,7 @@ pub fn assemble(
 }
 
 /// A tier's text, or why it cannot be used.
-fn read_document(path: &Path) -> Result<String, String> {
+pub(crate) fn read_document(path: &Path) -> Result<String, String> {
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "missing (baton init creates it)".to_owned(),
         _ => format!("unreadable: {e}"),

@@ -11,6 +11,19 @@ pub enum ContinuityError {
     },
     #[error("not a session log entry: {0}")]
     InvalidEntry(String),
+    /// A document that cannot be stored as a tier.
+    #[error("{0}")]
+    InvalidDocument(String),
+    /// A memory or memory query that cannot be used as given.
+    #[error("{0}")]
+    InvalidMemory(String),
+    /// The embedder failed where a vector was required.
+    #[error("{0}")]
+    Embedding(String),
+    /// A model call the operation depends on failed (a model-written
+    /// briefing falls back instead; an evaluation cannot).
+    #[error("{0}")]
+    Model(String),
     #[error(transparent)]
     Store(#[from] baton_store::StoreError),
 }

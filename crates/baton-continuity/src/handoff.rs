@@ -1,19 +1,25 @@
 //! `baton handoff`: `SESSION_BRIEFING.md` regenerated from the latest
 //! session-log entries, so the next instance reads what is going on now.
 //!
-//! The summary is deterministic: it gathers the newest entry's "For Next
+//! The deterministic summary gathers the newest entry's "For Next
 //! Instance" and "Blockers", the recent "Decisions" and one line per recent
-//! session. The briefing that was there (a person may have edited it) is
-//! stored as a version before it is replaced, and so is the new one; the
-//! file is replaced atomically (a temporary file renamed over it).
+//! session. With a model, the model rewrites the briefing from the same
+//! entries, the briefing in place and that summary; its answer is used
+//! only when it is a briefing (it starts with `# Session Briefing` and
+//! fits the size limit), otherwise the deterministic one is written and the
+//! report says why. The briefing that was there (a person may have edited
+//! it) is stored as a version before it is replaced, and so is the new one;
+//! the file is replaced atomically (a temporary file renamed over it).
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use baton_core::{DeviceId, Hlc};
+use baton_core::{ChatRequest, DeviceId, Hlc, Message};
+use baton_llm::Gateway;
 use baton_store::Store;
 use serde::Serialize;
 
+use crate::context::MAX_DOCUMENT_BYTES;
 use crate::error::ContinuityError;
 use crate::session_log::SessionLog;
 use crate::tiers::{Tier, record_version};
@@ -24,10 +30,30 @@ pub const RECENT_ENTRIES: usize = 5;
 /// Decisions listed at most.
 const MAX_DECISIONS: usize = 10;
 
+/// The longest briefing a model may write, in tokens.
+const MODEL_BRIEFING_TOKENS: u32 = 2_000;
+
+/// Who writes the briefing.
+#[derive(Debug, Clone, Copy)]
+pub enum Writer<'a> {
+    /// The deterministic summary.
+    Summary,
+    /// A model through the gateway (`provider/model`, a bare name or `auto`).
+    Model {
+        gateway: &'a Gateway,
+        model: &'a str,
+    },
+}
+
 /// What [`handoff`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HandoffReport {
     pub briefing: PathBuf,
+    /// `summary`, or the model that wrote it.
+    pub written_by: String,
+    /// Why a model's briefing was not used, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Log entries the briefing was made from.
     pub entries_used: usize,
     /// The stored version number of the briefing that was replaced, when it
@@ -42,6 +68,7 @@ pub struct HandoffReport {
 pub async fn handoff(
     store: &Store,
     log: &SessionLog,
+    writer: Writer<'_>,
     device: &DeviceId,
     clock: &Hlc,
 ) -> Result<HandoffReport, ContinuityError> {
@@ -52,6 +79,53 @@ pub async fn handoff(
         .take(RECENT_ENTRIES)
         .map(|e| e.text.as_str())
         .collect();
+    let summary = render(&recent);
+    let (text, written_by, note) = match writer {
+        Writer::Summary => (summary, "summary".to_owned(), None),
+        Writer::Model { gateway, model } => {
+            let current =
+                crate::context::read_document(&log.workspace().join(Tier::Briefing.file_name()))
+                    .unwrap_or_default();
+            match by_model(gateway, model, &recent, &current, &summary).await {
+                Ok((text, model)) => (text, model, None),
+                Err(why) => (summary, "summary".to_owned(), Some(why)),
+            }
+        }
+    };
+    let mut report = write_briefing(store, log, &text, device, clock).await?;
+    report.entries_used = recent.len();
+    report.written_by = written_by;
+    report.note = note;
+    Ok(report)
+}
+
+/// Replaces the workspace's briefing with `text` (an assistant's or a
+/// person's), keeping the version it replaces in the store. Refuses empty,
+/// binary or oversized text before anything changes.
+pub async fn update_briefing(
+    store: &Store,
+    log: &SessionLog,
+    text: &str,
+    device: &DeviceId,
+    clock: &Hlc,
+) -> Result<HandoffReport, ContinuityError> {
+    if text.trim().is_empty() || text.contains('\0') || text.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(ContinuityError::InvalidDocument(format!(
+            "a briefing must be non-empty Markdown text of at most {MAX_DOCUMENT_BYTES} bytes"
+        )));
+    }
+    write_briefing(store, log, text, device, clock).await
+}
+
+/// Stores the briefing in place as a version, replaces it with `text`
+/// atomically and stores that too.
+async fn write_briefing(
+    store: &Store,
+    log: &SessionLog,
+    text: &str,
+    device: &DeviceId,
+    clock: &Hlc,
+) -> Result<HandoffReport, ContinuityError> {
     let path = log.workspace().join(Tier::Briefing.file_name());
     let previous_version = match std::fs::read(&path) {
         Ok(bytes) => {
@@ -61,15 +135,73 @@ pub async fn handoff(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => return Err(ContinuityError::Io { path, source }),
     };
-    let briefing = render(&recent);
-    replace(&path, &briefing)?;
-    let version = record_version(store, log, Tier::Briefing, &briefing, device, clock).await?;
+    replace(&path, text)?;
+    let version = record_version(store, log, Tier::Briefing, text, device, clock).await?;
     Ok(HandoffReport {
         briefing: path,
-        entries_used: recent.len(),
+        written_by: "supplied".to_owned(),
+        note: None,
+        entries_used: 0,
         previous_version,
         version,
     })
+}
+
+const BRIEFING_INSTRUCTIONS: &str = "You maintain SESSION_BRIEFING.md, the document a fresh \
+model instance reads first to know what is happening now in this project: a 15-minute read. \
+Rewrite it from the latest session-log entries (newest first), the briefing in place (a person \
+may have added things worth keeping) and a mechanical draft. Keep these sections, in this order: \
+## What's Being Worked On, ## Recent Decisions (with the reason for each), \
+## Immediate Blockers, ## Recent Sessions. Be concrete: files, commands, numbers. Do not invent \
+anything the inputs do not say. Answer with the Markdown document only, starting with \
+`# Session Briefing`.";
+
+/// The briefing a model writes, and the model that wrote it; the error
+/// says why it cannot be used.
+async fn by_model(
+    gateway: &Gateway,
+    model: &str,
+    recent: &[&str],
+    current: &str,
+    summary: &str,
+) -> Result<(String, String), String> {
+    let entries = if recent.is_empty() {
+        "(none yet)".to_owned()
+    } else {
+        recent.join("\n\n")
+    };
+    let request = ChatRequest {
+        model: model.to_owned(),
+        messages: vec![
+            Message::system(BRIEFING_INSTRUCTIONS),
+            Message::user(format!(
+                "Latest session-log entries, newest first:\n\n{entries}\n\n\
+                 The briefing in place:\n\n{current}\n\nThe mechanical draft:\n\n{summary}"
+            )),
+        ],
+        temperature: Some(0.2),
+        max_tokens: Some(MODEL_BRIEFING_TOKENS),
+        ..ChatRequest::default()
+    };
+    let routed = gateway
+        .chat(&request)
+        .await
+        .map_err(|e| format!("the model could not write the briefing: {e}"))?;
+    let text = routed.value.message.text();
+    let text = text.trim();
+    if !text.starts_with("# Session Briefing") {
+        return Err(format!(
+            "{} answered something that is not a briefing (it must start with `# Session Briefing`)",
+            routed.model.id
+        ));
+    }
+    if text.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(format!(
+            "{}'s briefing is larger than {MAX_DOCUMENT_BYTES} bytes",
+            routed.model.id
+        ));
+    }
+    Ok((format!("{text}\n"), routed.model.id.to_string()))
 }
 
 /// Writes `text` to a temporary file beside `path`, syncs it, renames it

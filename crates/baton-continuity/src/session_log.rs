@@ -31,6 +31,21 @@ pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 pub(crate) const HEADER: &str = "# Session Log\n\nAppend-only work journal: every baton session adds one \
 entry below. Edit earlier entries only to fix facts.\n";
 
+/// How the store keys a workspace's records (its log, document versions,
+/// memories): its canonical path, so every spelling of it is one key.
+pub fn workspace_key(workspace: &Path) -> Result<String, ContinuityError> {
+    Ok(canonical(workspace)?.display().to_string())
+}
+
+fn canonical(workspace: &Path) -> Result<PathBuf, ContinuityError> {
+    workspace
+        .canonicalize()
+        .map_err(|source| ContinuityError::Io {
+            path: workspace.to_owned(),
+            source,
+        })
+}
+
 /// One workspace's session log.
 #[derive(Debug, Clone)]
 pub struct SessionLog {
@@ -77,12 +92,7 @@ impl Verification {
 impl SessionLog {
     /// The log of `workspace`, an existing directory.
     pub fn open(workspace: &Path) -> Result<SessionLog, ContinuityError> {
-        let canonical = workspace
-            .canonicalize()
-            .map_err(|source| ContinuityError::Io {
-                path: workspace.to_owned(),
-                source,
-            })?;
+        let canonical = canonical(workspace)?;
         Ok(SessionLog {
             key: canonical.display().to_string(),
             workspace: canonical,

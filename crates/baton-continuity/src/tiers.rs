@@ -39,6 +39,23 @@ impl Tier {
         }
     }
 
+    /// The tier a short name (`portfolio`, `project`, `briefing`, `log`)
+    /// or a file name stands for.
+    pub fn named(name: &str) -> Option<Tier> {
+        Tier::ALL
+            .into_iter()
+            .find(|tier| name.eq_ignore_ascii_case(tier.short_name()) || name == tier.file_name())
+    }
+
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Tier::Portfolio => "portfolio",
+            Tier::Project => "project",
+            Tier::Briefing => "briefing",
+            Tier::Log => "log",
+        }
+    }
+
     /// What a new file starts with: the seed's sections, to be filled in.
     fn template(self) -> &'static str {
         match self {
@@ -108,6 +125,23 @@ pub fn init(workspace: &Path, portfolio: Option<&Path>) -> Result<InitReport, Co
         }
     }
     Ok(report)
+}
+
+/// The text of a tier of `workspace` (the portfolio from `portfolio` when
+/// given), read up to [`crate::MAX_DOCUMENT_BYTES`]; a missing or binary
+/// file is an error that says so.
+pub fn read_tier(
+    workspace: &Path,
+    portfolio: Option<&Path>,
+    tier: Tier,
+) -> Result<String, ContinuityError> {
+    let dir = match tier {
+        Tier::Portfolio => portfolio.unwrap_or(workspace),
+        _ => workspace,
+    };
+    let path = dir.join(tier.file_name());
+    crate::context::read_document(&path)
+        .map_err(|why| ContinuityError::InvalidDocument(format!("{}: {why}", path.display())))
 }
 
 /// Stores `content` as the next version of `tier` in the log's workspace,

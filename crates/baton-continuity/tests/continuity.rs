@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use baton_continuity::{Entry, Problem, SessionLog, handoff};
+use baton_continuity::{Entry, Problem, SessionLog, Writer, handoff};
 use baton_core::{DeviceId, Hlc};
 use baton_store::Store;
 
@@ -165,7 +165,7 @@ async fn handoff_rewrites_the_briefing_and_keeps_what_it_replaces() {
         .await
         .unwrap();
 
-    let report = handoff(&f.store, &f.log, &f.device, &f.clock)
+    let report = handoff(&f.store, &f.log, Writer::Summary, &f.device, &f.clock)
         .await
         .unwrap();
     assert_eq!(report.entries_used, 1);
@@ -189,7 +189,7 @@ async fn handoff_rewrites_the_briefing_and_keeps_what_it_replaces() {
     );
 
     // Nothing new in the log: the same briefing, nothing stored again.
-    let again = handoff(&f.store, &f.log, &f.device, &f.clock)
+    let again = handoff(&f.store, &f.log, Writer::Summary, &f.device, &f.clock)
         .await
         .unwrap();
     assert_eq!((again.previous_version, again.version), (None, None));

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use baton_agent::Agent;
 use baton_config::Secret;
 use baton_hub::Hub;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::ApiError;
-use crate::routes::{agent, continuity, health, hub, openai};
+use crate::routes::{agent, continuity, health, hub, memory, openai};
 
 /// What the HTTP face needs beyond the hub.
 #[derive(Debug, Clone)]
@@ -54,7 +54,15 @@ pub fn router(hub: Hub, agent: Agent, settings: &ServerSettings) -> Router {
         .route("/approvals", get(agent::pending_approvals))
         .route("/approvals/{id}", post(agent::decide_approval))
         .route("/context", get(continuity::get_context))
+        .route("/memory", post(memory::remember))
+        .route("/memory/search", get(memory::search))
+        .route("/memory/{id}", delete(memory::forget))
         .route("/openapi.json", get(health::openapi_document))
+        // MCP over streamable HTTP (`crate::mcp`), behind the same token.
+        .route_service(
+            "/mcp",
+            crate::ContinuityMcp::for_app(&state).http_service(settings),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -4,6 +4,7 @@
 mod app;
 mod auth;
 mod error;
+mod mcp;
 mod openai_wire;
 mod openapi;
 mod routes;
@@ -11,5 +12,6 @@ mod serve;
 
 pub use app::{AppState, ServerSettings, router};
 pub use error::{ApiError, ErrorBody};
+pub use mcp::{ContinuityMcp, WorkspaceResolver};
 pub use openapi::openapi;
 pub use serve::{ServeError, bind, check_exposure, serve};

@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{agent, continuity, health, hub, openai};
+use crate::routes::{agent, continuity, health, hub, memory, openai};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,14 +15,14 @@ use crate::routes::{agent, continuity, health, hub, openai};
         openai::chat_completions, openai::list_models, openai::get_model,
         agent::start_run, agent::resume_run, agent::list_runs, agent::get_run,
         agent::pending_approvals, agent::decide_approval,
-        continuity::get_context,
+        continuity::get_context, memory::search, memory::remember, memory::forget,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags((name = "hub", description = "the seed hub API"),
          (name = "openai", description = "OpenAI-compatible API"),
          (name = "agent", description = "agent runs and their approvals"),
-         (name = "continuity", description = "handoff documents and the session log"),
+         (name = "continuity", description = "handoff documents, the session log and memory"),
          (name = "meta", description = "about this server")),
 )]
 struct ApiDoc;

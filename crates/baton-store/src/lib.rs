@@ -24,7 +24,9 @@ mod writer;
 
 pub use documents::{DocumentVersion, NewDocumentVersion};
 pub use error::StoreError;
-pub use memories::{MAX_QUERY_TERMS, Memory, MemoryVector, NewMemory, StoredVector, query_terms};
+pub use memories::{
+    MAX_QUERY_TERMS, Memory, MemoryVector, NewMemory, STOPWORDS, StoredVector, query_terms,
+};
 pub use records::{Batch, DeviceState, HistoryPage, HistorySlice, MessageRecord, Session};
 pub use runs::{
     AgentRun, Approval, ApprovalAnswer, ApprovalScope, ApprovalStatus, CallResult, CallState,

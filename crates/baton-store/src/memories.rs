@@ -100,9 +100,144 @@ impl MemoryRow {
 const COLUMNS: &str =
     "id, workspace, source, source_ref, content, hash, embedding_model, device_id, hlc, created_at";
 
+/// English words too common to tell memories apart: PostgreSQL's
+/// `english` configuration drops these (the Snowball list), and the query
+/// builder drops them on both backends, so a question's "what", "is" and
+/// "the" neither rank memories nor make SQLite score every row.
+pub const STOPWORDS: &[&str] = &[
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
+];
+
 /// The words of a free-text query that full-text search looks for:
-/// alphanumeric runs, lowercased, each once, at most [`MAX_QUERY_TERMS`].
-/// Nothing of the query's own syntax reaches the database.
+/// alphanumeric runs, lowercased, each once, without [`STOPWORDS`], at most
+/// [`MAX_QUERY_TERMS`]. Nothing of the query's own syntax reaches the
+/// database.
 pub fn query_terms(query: &str) -> Vec<String> {
     let mut terms: Vec<String> = Vec::new();
     for word in query.split(|c: char| !c.is_alphanumeric()) {
@@ -110,6 +245,9 @@ pub fn query_terms(query: &str) -> Vec<String> {
             continue;
         }
         let word = word.to_lowercase();
+        if STOPWORDS.contains(&word.as_str()) {
+            continue;
+        }
         if !terms.contains(&word) {
             terms.push(word);
         }
@@ -125,7 +263,7 @@ fn vector_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 fn vector_values(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::corrupt(format!(
             "a memory vector of {} bytes is not a list of f32",
             bytes.len()
@@ -463,8 +601,9 @@ mod tests {
     fn query_terms_keep_only_words() {
         assert_eq!(
             query_terms("Why did we pick \"SQLite\" OR NEAR(x)? sqlite!"),
-            vec!["why", "did", "we", "pick", "sqlite", "or", "near", "x"]
+            vec!["pick", "sqlite", "near", "x"]
         );
+        assert!(query_terms("what is the").is_empty());
         assert!(query_terms("*** -- ()").is_empty());
         assert_eq!(query_terms(&"w ".repeat(100)).len(), 1);
         let many: String = (0..100).map(|i| format!("w{i} ")).collect();

@@ -1,22 +1,42 @@
 //! `baton context`: what a fresh session reads first, assembled within a
-//! token budget from the four tiers and the latest session-log entries.
+//! token budget from the four tiers, the latest session-log entries and,
+//! with `--query`, the memories most relevant to it.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use baton_continuity::DEFAULT_BYTES_PER_TOKEN;
+use baton_continuity::{ContextRequest, DEFAULT_BYTES_PER_TOKEN, MAX_RESULTS};
 
 use crate::args::{ContextArgs, Global};
+use crate::boot;
 use crate::style::DIM;
 
-pub fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode> {
-    let workspace = crate::boot::workspace(global)?;
-    let context = baton_continuity::assemble(
-        &workspace,
-        args.portfolio.as_deref(),
-        args.budget,
-        DEFAULT_BYTES_PER_TOKEN,
+pub async fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.memories <= MAX_RESULTS,
+        "--memories must be 0 to {MAX_RESULTS}"
     );
+    let workspace = boot::workspace(global)?;
+    // The store is opened only to recall memories: without a query the
+    // context comes from the files alone.
+    let memories = match &args.query {
+        Some(_) if args.memories > 0 => {
+            let loaded = boot::load(global, Vec::new())?;
+            boot::init_tracing(&loaded.config, true);
+            let store = boot::open_store(&loaded).await?;
+            Some(boot::memories(&loaded, &store, None).await?)
+        }
+        _ => None,
+    };
+    let request = ContextRequest {
+        workspace,
+        portfolio: args.portfolio,
+        query: args.query,
+        budget_tokens: args.budget,
+        bytes_per_token: DEFAULT_BYTES_PER_TOKEN,
+        memories: args.memories,
+    };
+    let context = baton_continuity::get_context(request, memories.as_ref()).await?;
     let mut out = anstream::stdout();
     if global.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&context)?)?;
@@ -24,7 +44,7 @@ pub fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode> {
     }
     write!(out, "{}", context.text())?;
     let mut err = anstream::stderr();
-    for part in &context.parts {
+    for part in &context.context.parts {
         let state = match (&part.note, part.truncated) {
             (Some(note), _) => note.clone(),
             (None, true) => format!("{} tokens, cut to fit", part.tokens),
@@ -32,10 +52,13 @@ pub fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode> {
         };
         writeln!(err, "{DIM}{}: {state}{DIM:#}", part.file)?;
     }
+    if let Some(note) = &context.memory_note {
+        writeln!(err, "{DIM}memory: {note}{DIM:#}")?;
+    }
     writeln!(
         err,
         "{DIM}{} of {} tokens{DIM:#}",
-        context.used_tokens, context.budget_tokens
+        context.context.used_tokens, context.context.budget_tokens
     )?;
     Ok(ExitCode::SUCCESS)
 }

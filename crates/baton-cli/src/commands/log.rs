@@ -5,13 +5,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use baton_continuity::{Problem, SessionLog};
+use baton_continuity::{Problem, SessionLog, Writer};
 use baton_core::{DeviceId, Hlc};
 use baton_store::Store;
 
-use crate::args::Global;
+use crate::args::{Global, HandoffArgs};
 use crate::boot;
-use crate::style::{BOLD, ERROR};
+use crate::style::{BOLD, DIM, ERROR};
 
 /// The store and the workspace's log, as every verb here needs them.
 async fn open(global: &Global) -> anyhow::Result<(boot::Loaded, Store, SessionLog)> {
@@ -23,20 +23,40 @@ async fn open(global: &Global) -> anyhow::Result<(boot::Loaded, Store, SessionLo
     Ok((loaded, store, log))
 }
 
-pub async fn handoff(global: &Global) -> anyhow::Result<ExitCode> {
+pub async fn handoff(global: &Global, args: HandoffArgs) -> anyhow::Result<ExitCode> {
     let (loaded, store, log) = open(global).await?;
     let device = DeviceId::parse(&loaded.config.chat.default_device)?;
-    let report = baton_continuity::handoff(&store, &log, &device, &Hlc::new()).await?;
+    let gateway = if args.summary {
+        None
+    } else {
+        Some(boot::gateway(&loaded).await?).filter(|g| !g.models().is_empty())
+    };
+    let model = args
+        .model
+        .or_else(|| loaded.config.agent.model.clone())
+        .unwrap_or_else(|| "auto".to_owned());
+    let writer = match &gateway {
+        Some(gateway) => Writer::Model {
+            gateway,
+            model: &model,
+        },
+        None => Writer::Summary,
+    };
+    let report = baton_continuity::handoff(&store, &log, writer, &device, &Hlc::new()).await?;
     let mut out = anstream::stdout();
     if global.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         writeln!(
             out,
-            "{BOLD}{}{BOLD:#}: regenerated from {} session-log entries",
+            "{BOLD}{}{BOLD:#}: regenerated from {} session-log entries by {}",
             report.briefing.display(),
-            report.entries_used
+            report.entries_used,
+            report.written_by
         )?;
+        if let Some(note) = &report.note {
+            writeln!(anstream::stderr(), "{DIM}{note}{DIM:#}")?;
+        }
         if let Some(version) = report.previous_version {
             writeln!(
                 out,

@@ -5,8 +5,11 @@ mod chat;
 mod config;
 mod context;
 mod doctor;
+mod eval;
 mod init;
 mod log;
+mod mcp;
+mod memory;
 mod models;
 mod run;
 mod serve;
@@ -14,7 +17,7 @@ mod serve;
 use clap::CommandFactory;
 use std::process::ExitCode;
 
-use crate::args::{Cli, Command, ConfigCommand, LogCommand};
+use crate::args::{Cli, Command, ConfigCommand, EvalCommand, LogCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
@@ -26,9 +29,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => doctor::run(&global).await,
         Command::Config(ConfigCommand::Check) => config::check(&global),
         Command::Init(args) => init::run(&global, args),
-        Command::Context(args) => context::run(&global, args),
-        Command::Handoff => log::handoff(&global).await,
+        Command::Context(args) => context::run(&global, args).await,
+        Command::Handoff(args) => log::handoff(&global, args).await,
         Command::Log(LogCommand::Verify) => log::verify(&global).await,
+        Command::Memory(command) => memory::run(&global, command).await,
+        Command::Eval(EvalCommand::Continuity(args)) => eval::continuity(&global, args).await,
+        Command::Mcp => mcp::run(&global).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

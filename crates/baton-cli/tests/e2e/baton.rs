@@ -95,7 +95,9 @@ pub struct Running {
 }
 
 impl Running {
-    fn start(mut cmd: Command) -> Running {
+    /// Starts a `baton serve` command (stderr piped) and waits until it
+    /// listens.
+    pub fn start(mut cmd: Command) -> Running {
         let mut child = cmd.spawn().expect("baton starts");
         let stderr = child.stderr.take().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

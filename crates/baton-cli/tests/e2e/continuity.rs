@@ -68,3 +68,227 @@ async fn init_creates_the_missing_tiers_and_keeps_the_rest() {
     assert!(context["used_tokens"].as_u64().unwrap() <= 50, "{out}");
     assert_eq!(context["parts"].as_array().unwrap().len(), 4);
 }
+
+/// `baton memory add|search|forget|embed` and `baton context --query`, with
+/// vectors from the scripted model server's embeddings endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memories_are_added_found_recalled_and_forgotten() {
+    let srv = ScriptedServer::start().await;
+    let setup = Setup::new(&srv, None);
+    let root = tempfile::tempdir().unwrap();
+    let ws = root.path().to_str().unwrap();
+    let baton = |args: &[&str]| {
+        let mut cmd = setup.command(&[&["--workspace", ws], args].concat());
+        cmd.env("BATON_MEMORY__EMBEDDER", "scripted/embedder");
+        cmd
+    };
+
+    let (status, out, err) = run(baton(&[
+        "--json",
+        "memory",
+        "add",
+        "Staging database lives in eu-west-1",
+    ]));
+    assert!(status.success(), "{err}");
+    let added: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(added["embedding_model"], "scripted/embedder");
+    let mut cmd = baton(&[
+        "memory",
+        "add",
+        "--source",
+        "document",
+        "--ref",
+        "PROJECT_CONTEXT.md",
+    ]);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Releases are cut from the main branch every Tuesday\n")
+        .unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).starts_with("remembered "));
+
+    let (status, out, err) = run(baton(&["--json", "memory", "search", "staging database"]));
+    assert!(status.success(), "{err}");
+    let recall: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(recall["hits"][0]["id"], added["id"], "{out}");
+    assert_eq!(recall["hits"][0]["vector_rank"], 1, "{out}");
+    let (status, out, _) = run(baton(&["memory", "search", "release branch"]));
+    assert!(status.success());
+    assert!(
+        out.contains("Releases are cut") && out.contains("document"),
+        "{out}"
+    );
+
+    let (status, out, err) = run(baton(&["context", "--query", "staging database region"]));
+    assert!(status.success(), "{err}");
+    assert!(
+        out.contains("# Relevant Memories") && out.contains("eu-west-1"),
+        "{out}"
+    );
+
+    let id = added["id"].as_str().unwrap();
+    let (status, out, _) = run(baton(&["memory", "forget", id]));
+    assert!(status.success() && out.contains(id), "{out}");
+    let (status, _, err) = run(baton(&["memory", "forget", id]));
+    assert!(!status.success() && err.contains("no memory"), "{err}");
+
+    let (status, _, err) = run(baton(&["memory", "add", "   "]));
+    assert!(
+        !status.success() && err.contains("needs some text"),
+        "{err}"
+    );
+    let (status, _, err) = run(baton(&["memory", "search", "x", "--limit", "0"]));
+    assert!(!status.success() && err.contains("1 to 100"), "{err}");
+
+    // An embedder that cannot be reached loses nothing; `embed` catches up.
+    let mut offline = baton(&["memory", "add", "Backups are verified weekly"]);
+    offline.env("BATON_MEMORY__EMBEDDER", "nowhere/embedder");
+    let (status, out, err) = run(offline);
+    assert!(status.success(), "{err}");
+    assert!(
+        out.starts_with("remembered ") && err.contains("full-text recall only"),
+        "{err}"
+    );
+    let (status, out, err) = run(baton(&["memory", "embed"]));
+    assert!(status.success(), "{err}");
+    assert!(
+        out.starts_with("1 memories got vectors from scripted/embedder"),
+        "{out}"
+    );
+}
+
+/// With a model configured, `baton handoff` has it write the briefing from
+/// the log; an answer that is not a briefing falls back to the summary;
+/// `--summary` asks no model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_writes_the_briefing_when_it_can() {
+    let srv = ScriptedServer::start().await;
+    let setup = Setup::new(&srv, None);
+    let root = tempfile::tempdir().unwrap();
+    let ws = root.path().to_str().unwrap();
+    let (status, _, err) = run(setup.command(&["--workspace", ws, "init"]));
+    assert!(status.success(), "{err}");
+
+    srv.push(baton_testkit::Step::text(
+        "# Session Briefing\n\n## What's Being Worked On\n- the model wrote this\n",
+    ));
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "handoff"]));
+    assert!(status.success(), "{err}");
+    assert!(out.contains("by scripted/scripted-small"), "{out}");
+    let briefing = std::fs::read_to_string(root.path().join("SESSION_BRIEFING.md")).unwrap();
+    assert!(briefing.contains("the model wrote this"), "{briefing}");
+    let asked = srv.requests()[0].body["messages"][1]["content"].to_string();
+    assert!(asked.contains("The mechanical draft"), "{asked}");
+
+    srv.push(baton_testkit::Step::text("Sure! Here is a summary."));
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "handoff"]));
+    assert!(status.success(), "{err}");
+    assert!(out.contains("by summary"), "{out}");
+    assert!(err.contains("not a briefing"), "{err}");
+
+    let before = srv.request_count();
+    let (status, out, _) = run(setup.command(&["--workspace", ws, "handoff", "--summary"]));
+    assert!(status.success() && out.contains("by summary"), "{out}");
+    assert_eq!(srv.request_count(), before, "no model was asked");
+}
+
+/// `baton eval continuity`: each task in two fresh sessions, with and
+/// without the handoff, scored per metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_continuity_compares_sessions_with_and_without_the_handoff() {
+    let srv = ScriptedServer::start().await;
+    let setup = Setup::new(&srv, None);
+    let (status, out, _) = run(setup.command(&["eval", "continuity", "--print-suite"]));
+    assert!(
+        status.success() && out.matches("[[task]]").count() >= 6,
+        "{out}"
+    );
+
+    let suite = setup.dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        r##"
+[[task]]
+name = "db"
+metric = "consistency"
+prompt = "Which database?"
+expect = ["postgres"]
+reject = ["mongo"]
+[task.tiers]
+project = "# Project Context\n\n## Decisions\n- PostgreSQL everywhere.\n"
+
+[[task]]
+name = "freeze"
+metric = "adaptation"
+prompt = "Upgrade tokio now?"
+expect = ["no"]
+[task.tiers]
+briefing = "# Session Briefing\n\n## Immediate Blockers\n- Dependencies frozen until the release.\n"
+"##,
+    )
+    .unwrap();
+    for answer in ["PostgreSQL.", "MongoDB.", "No: frozen.", "No idea, maybe."] {
+        srv.push(baton_testkit::Step::text(answer));
+    }
+    let (status, out, err) = run(setup.command(&[
+        "--json",
+        "eval",
+        "continuity",
+        "--suite",
+        suite.to_str().unwrap(),
+    ]));
+    assert!(status.success(), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["model"], "scripted/scripted-small");
+    let metrics = report["metrics"].as_array().unwrap();
+    assert_eq!(metrics[0]["metric"], "consistency");
+    assert_eq!(
+        (
+            metrics[0]["with_handoff"].as_u64(),
+            metrics[0]["without_handoff"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_eq!(metrics[1]["metric"], "adaptation");
+    assert_eq!(
+        (
+            metrics[1]["with_handoff"].as_u64(),
+            metrics[1]["without_handoff"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{out}"
+    );
+    assert_eq!(
+        report["tasks"][0]["without_handoff"]["misses"][0],
+        "missing \"postgres\""
+    );
+    let requests = srv.requests();
+    let system = |at: usize| requests[at].body["messages"][0]["content"].to_string();
+    assert!(system(0).contains("PostgreSQL everywhere"), "{}", system(0));
+    assert!(
+        !system(1).contains("PostgreSQL everywhere"),
+        "the second session is fresh"
+    );
+
+    std::fs::write(&suite, "[[task]]\nname = 'x'\n").unwrap();
+    let (status, _, err) =
+        run(setup.command(&["eval", "continuity", "--suite", suite.to_str().unwrap()]));
+    assert!(
+        !status.success() && err.contains("evaluation suite"),
+        "{err}"
+    );
+}

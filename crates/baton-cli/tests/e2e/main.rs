@@ -5,5 +5,6 @@ mod agent;
 mod baton;
 mod cli;
 mod continuity;
+mod mcp_sdk;
 mod openai_sdk;
 mod server;

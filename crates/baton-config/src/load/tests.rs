@@ -202,3 +202,33 @@ fn policy_rules_and_agent_limits_are_checked_at_load() {
     assert_eq!(config.mcp.servers[0].env["TOKEN"].expose(), "s3cret-value");
     assert!(!toml::to_string(&config).unwrap().contains("s3cret-value"));
 }
+
+#[test]
+fn memory_embedder_choices_and_mistakes() {
+    let choice = |text: &str| {
+        let f = file(text);
+        load(&opts(&f), &EnvVars::default())
+            .map(|(c, _)| c.memory.embedder_choice())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(choice("").unwrap(), crate::EmbedderChoice::None);
+    assert_eq!(
+        choice("[memory]\nmodel_dir = \"/m\"\n").unwrap(),
+        crate::EmbedderChoice::Local("/m".into())
+    );
+    assert_eq!(
+        choice("[memory]\nembedder = \"openai/text-embedding-3-small\"\n").unwrap(),
+        crate::EmbedderChoice::Provider("openai/text-embedding-3-small".into())
+    );
+    assert_eq!(
+        choice("[memory]\nembedder = \"none\"\nmodel_dir = \"/m\"\n").unwrap(),
+        crate::EmbedderChoice::None
+    );
+    let e = choice("[memory]\nembedder = \"local\"\n").unwrap_err();
+    assert!(
+        e.contains("memory.embedder") && e.contains("model_dir"),
+        "{e}"
+    );
+    let e = choice("[memory]\nembedder = \"minilm\"\n").unwrap_err();
+    assert!(e.contains("provider/model"), "{e}");
+}

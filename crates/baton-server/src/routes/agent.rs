@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use baton_agent::{AgentError, AgentEvent, RunHandle, RunRequest};
 use baton_core::{ApprovalId, RunId};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 
 impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
@@ -123,7 +123,7 @@ pub struct RunList {
     responses((status = 200, body = RunList), (status = 400, body = ErrorBody)))]
 pub async fn list_runs(
     State(state): State<AppState>,
-    Query(query): Query<RunsQuery>,
+    ApiQuery(query): ApiQuery<RunsQuery>,
 ) -> Result<Json<RunList>, ApiError> {
     let status = query
         .status

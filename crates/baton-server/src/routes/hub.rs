@@ -1,7 +1,7 @@
 //! The seed hub API: `/chat`, `/chat/stream`, `/device/...`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use baton_hub::{ChatInput, ChatOutput, DeviceReport, HubEvent};
 use baton_store::{DeviceState, HistorySlice};
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::convert::Infallible;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 
 /// Sends one message; answers with the whole reply once it is recorded.
 #[utoipa::path(post, path = "/chat", tag = "hub", request_body = ChatInput,
@@ -88,9 +88,8 @@ pub struct HistoryQuery {
 pub async fn device_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistorySlice>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     Ok(Json(
         state.hub.device_history(&id, q.before, q.limit).await?,
     ))

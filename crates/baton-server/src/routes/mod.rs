@@ -4,4 +4,5 @@ pub mod agent;
 pub mod continuity;
 pub mod health;
 pub mod hub;
+pub mod memory;
 pub mod openai;

@@ -645,10 +645,15 @@ pub async fn agent_starts_from_the_handoff_and_leaves_its_entry(app: TestApp) {
     }
     let first = run(&app, json!({"goal": "look around", "mode": "auto"})).await;
     assert_eq!(finished(&first)["status"], "completed", "{first:#?}");
-    let second = run(&app, json!({"goal": "carry on", "mode": "auto"})).await;
+    let second = run(&app, json!({"goal": "look around again", "mode": "auto"})).await;
     assert_eq!(finished(&second)["status"], "completed", "{second:#?}");
 
-    let requests = app.model_server.requests();
+    let requests: Vec<_> = app
+        .model_server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .collect();
     let system = |at: usize| requests[at].body["messages"][0]["content"].to_string();
     // The first run read the briefing; the second also the first's log entry.
     assert!(
@@ -676,6 +681,25 @@ pub async fn agent_starts_from_the_handoff_and_leaves_its_entry(app: TestApp) {
         versions[0]
             .content
             .contains("the parser lives in src/parse.rs")
+    );
+    // Each run's entry and the briefing's section became memories, and the
+    // second run recalled the first's entry by its goal's words.
+    let memories = app
+        .hub
+        .store()
+        .recent_memories(&key.display().to_string(), 10)
+        .await
+        .unwrap();
+    let sources: Vec<&str> = memories.iter().map(|m| m.source.as_str()).collect();
+    assert_eq!(
+        sources.iter().filter(|s| **s == "log").count(),
+        2,
+        "{memories:#?}"
+    );
+    assert!(sources.contains(&"document"), "{memories:#?}");
+    assert!(
+        second_system.contains("# Relevant Memories") && second_system.contains("(log, "),
+        "{second_system}"
     );
     app.stop().await;
 }

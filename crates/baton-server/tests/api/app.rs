@@ -6,6 +6,8 @@ use baton_config::{
     AgentConfig, ChatConfig, GatewayConfig, ModelConfig, PolicyConfig, ProviderConfig,
     ProviderKind, Secret,
 };
+use baton_continuity::{Embedder, Memories};
+use baton_core::DeviceId;
 use baton_hub::{Hub, HubParts, MemoryLog};
 use baton_llm::Gateway;
 use baton_sandbox::Sandbox;
@@ -24,6 +26,9 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
     /// The user's `[policy]` for agent runs.
     pub policy: PolicyConfig,
+    /// `[memory] embedder`, e.g. `scripted/embedder`; memory is full-text
+    /// only without one (and the scripted server sees no embeddings calls).
+    pub embedder: Option<String>,
 }
 
 pub struct TestApp {
@@ -86,7 +91,7 @@ impl TestApp {
             max_body_bytes: options.max_body_bytes.unwrap_or(64 * 1024),
         };
         let workspace = tempfile::tempdir().unwrap();
-        let agent = test_agent(&hub, workspace.path(), options.policy);
+        let agent = test_agent(&hub, workspace.path(), options.policy, options.embedder);
         let app = baton_server::router(hub.clone(), agent, &settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -160,7 +165,12 @@ impl TestApp {
 
 /// The agent as `baton serve` builds it: the built-in tools, those that
 /// run programs in the real sandbox, jailed in `workspace`.
-fn test_agent(hub: &Hub, workspace: &std::path::Path, policy: PolicyConfig) -> Agent {
+fn test_agent(
+    hub: &Hub,
+    workspace: &std::path::Path,
+    policy: PolicyConfig,
+    embedder: Option<String>,
+) -> Agent {
     let sandbox = Arc::new(Sandbox::probe());
     let sandboxed = sandbox.isolation().is_isolated();
     let toolbox = Toolbox::builtin(sandbox);
@@ -184,5 +194,14 @@ fn test_agent(hub: &Hub, workspace: &std::path::Path, policy: PolicyConfig) -> A
         default_workspace: workspace.to_path_buf(),
         default_device: "api-test".into(),
         sandboxed,
+        memories: Memories::new(
+            hub.store().clone(),
+            embedder.map(|model| Embedder::Provider {
+                gateway: hub.gateway().clone(),
+                model,
+            }),
+            DeviceId::parse("api-test").unwrap(),
+        ),
+        context_memories: 5,
     })
 }

@@ -52,3 +52,111 @@ pub async fn context_is_assembled_within_budget_inside_the_workspace(app: TestAp
     }
     app.stop().await;
 }
+
+/// `POST /memory`, `GET /memory/search`, `DELETE /memory/{id}` and memories
+/// recalled into `GET /context`, with vectors from the scripted server.
+pub async fn memories_are_remembered_recalled_and_forgotten(app: TestApp) {
+    let app = app
+        .reconfigure(crate::app::Options {
+            embedder: Some("scripted/embedder".into()),
+            ..Default::default()
+        })
+        .await;
+    std::fs::create_dir(app.workspace.path().join("sub")).unwrap();
+    let (status, first) = app
+        .post_json(
+            "/memory",
+            serde_json::json!({"content": "The billing export runs nightly at 02:00 UTC"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["new"], true);
+    assert_eq!(first["source"], "note");
+    assert_eq!(first["embedding_model"], "scripted/embedder");
+    let (status, again) = app
+        .post_json(
+            "/memory",
+            serde_json::json!({"content": "The billing export runs nightly at 02:00 UTC"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (status, _) = app
+        .post_json(
+            "/memory",
+            serde_json::json!({"content": "Sub-project note about billing", "workspace": "sub", "source": "document", "source_ref": "PROJECT_CONTEXT.md"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let (status, recall) = app
+        .get_json("/memory/search?q=billing%20export&limit=5")
+        .await;
+    assert_eq!(status, 200, "{recall}");
+    let hits = recall["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "only this workspace's memories: {recall}");
+    assert_eq!(hits[0]["id"], first["id"]);
+    assert_eq!(hits[0]["text_rank"], 1);
+    assert_eq!(hits[0]["vector_rank"], 1);
+    assert_eq!(recall["vector_model"], "scripted/embedder");
+    let embeddings = app
+        .model_server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/embeddings")
+        .count();
+    assert!(embeddings >= 3, "vectors came over HTTP");
+
+    let (status, context) = app
+        .get_json("/context?query=when%20does%20billing%20export%20run")
+        .await;
+    assert_eq!(status, 200, "{context}");
+    let memories = context["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["source"] == "memories")
+        .unwrap_or_else(|| panic!("no memories part: {context}"));
+    assert!(
+        memories["text"]
+            .as_str()
+            .unwrap()
+            .contains("nightly at 02:00")
+    );
+    assert_eq!(context["memories"][0]["id"], first["id"]);
+
+    for (path, needle) in [
+        ("/memory/search?q=", "1 to 4096 bytes"),
+        ("/memory/search?q=x&limit=0", "1 to 100"),
+        ("/memory/search?q=x&workspace=..", "must be inside"),
+        ("/memory/search", "q"),
+        ("/context?query=x&memories=500", "memories"),
+    ] {
+        let (status, error) = app.get_json(path).await;
+        assert_eq!(status, 400, "{path} → {error}");
+        assert!(error.to_string().contains(needle), "{path} → {error}");
+    }
+    let (status, error) = app
+        .post_json("/memory", serde_json::json!({"content": "  "}))
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let (status, _) = app
+        .post_json(
+            "/memory",
+            serde_json::json!({"content": "x", "source": "dream"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    let id = first["id"].as_str().unwrap();
+    let forget = |path: String| {
+        let request = app.client.delete(app.url(&path));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(forget(format!("/memory/{id}?workspace=sub")).await, 404);
+    assert_eq!(forget(format!("/memory/{id}")).await, 204);
+    assert_eq!(forget(format!("/memory/{id}")).await, 404);
+    let (_, recall) = app.get_json("/memory/search?q=billing%20export").await;
+    assert!(recall["hits"].as_array().unwrap().is_empty(), "{recall}");
+    app.stop().await;
+}

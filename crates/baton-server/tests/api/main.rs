@@ -5,6 +5,7 @@ mod agent;
 mod app;
 mod cases;
 mod continuity;
+mod mcp;
 
 /// Declares each case once per store backend.
 macro_rules! on_both_backends {
@@ -64,6 +65,8 @@ on_both_backends!(
     agent_sub_run_is_bounded_by_its_parent,
     agent_starts_from_the_handoff_and_leaves_its_entry,
     context_is_assembled_within_budget_inside_the_workspace,
+    memories_are_remembered_recalled_and_forgotten,
+    mcp_serves_continuity_tools_and_tiers,
 );
 
 mod auth;

@@ -1,0 +1,174 @@
+//! The one context API: `get_context` behind `baton context`, `GET /context`
+//! and MCP's `get_context` tool. The assembled tiers and recent log
+//! ([`crate::assemble`]) plus the memories most relevant to the session's
+//! query, all within one token budget.
+//!
+//! With a query, recalled memories may take up to [`MEMORY_SHARE`] of the
+//! budget (what they leave goes to the documents); each is one line with
+//! its source and date, cut to fit. Without a query, or without a memory
+//! manager, the documents get the whole budget.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::context::{Context, Part, Source, assemble};
+use crate::error::ContinuityError;
+use crate::memory::{Memories, Recalled};
+
+/// The share of the budget recalled memories may take.
+pub const MEMORY_SHARE: f64 = 0.15;
+
+/// What a session asks for.
+#[derive(Debug, Clone)]
+pub struct ContextRequest {
+    pub workspace: PathBuf,
+    /// Where `PORTFOLIO_CONTEXT.md` lives, when not in the workspace.
+    pub portfolio: Option<PathBuf>,
+    /// What the session is about: memories are recalled for it.
+    pub query: Option<String>,
+    pub budget_tokens: usize,
+    pub bytes_per_token: f64,
+    /// Memories recalled at most.
+    pub memories: usize,
+}
+
+/// The assembled context and the memories in it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WorkspaceContext {
+    #[serde(flatten)]
+    pub context: Context,
+    /// The recalled memories, best first, with their scores.
+    #[schema(value_type = Vec<Object>)]
+    pub memories: Vec<Recalled>,
+    /// Why memories could not be recalled (or only by their words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_note: Option<String>,
+}
+
+impl WorkspaceContext {
+    /// The parts as one Markdown text, for a prompt.
+    pub fn text(&self) -> String {
+        self.context.text()
+    }
+}
+
+/// Builds the context a session starts from.
+pub async fn get_context(
+    request: ContextRequest,
+    memories: Option<&Memories>,
+) -> Result<WorkspaceContext, ContinuityError> {
+    let tokens =
+        |text: &str| (text.len() as f64 / request.bytes_per_token.max(1.0)).ceil() as usize;
+    let share = (request.budget_tokens as f64 * MEMORY_SHARE) as usize;
+    let (recalled, memory_note) = match (&request.query, memories) {
+        (Some(query), Some(memories)) if request.memories > 0 && !query.trim().is_empty() => {
+            let query = crate::memory::clip_query(query);
+            match memories
+                .search(
+                    &request.workspace,
+                    query,
+                    request.memories.min(crate::MAX_RESULTS),
+                )
+                .await
+            {
+                Ok(recall) => (recall.hits, recall.vector_note),
+                Err(ContinuityError::Store(e)) => return Err(ContinuityError::Store(e)),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            }
+        }
+        _ => (Vec::new(), None),
+    };
+    let (memory_part, kept) = render_memories(&recalled, share, &tokens);
+    let used = memory_part.as_ref().map_or(0, |p| p.tokens);
+    let (workspace, portfolio) = (request.workspace.clone(), request.portfolio.clone());
+    let budget = request.budget_tokens.saturating_sub(used);
+    let bytes_per_token = request.bytes_per_token;
+    let mut context = tokio::task::spawn_blocking(move || {
+        assemble(&workspace, portfolio.as_deref(), budget, bytes_per_token)
+    })
+    .await
+    .map_err(|e| ContinuityError::Io {
+        path: request.workspace.clone(),
+        source: std::io::Error::other(format!("context assembly stopped: {e}")),
+    })?;
+    context.budget_tokens = request.budget_tokens;
+    if let Some(part) = memory_part {
+        context.used_tokens += part.tokens;
+        context.parts.push(part);
+    }
+    Ok(WorkspaceContext {
+        context,
+        memories: recalled.into_iter().take(kept).collect(),
+        memory_note,
+    })
+}
+
+/// The recalled memories as one part within `grant` tokens, best first,
+/// and how many of them it holds; a memory that does not fit whole is cut
+/// at a character boundary with a marker.
+fn render_memories(
+    recalled: &[Recalled],
+    grant: usize,
+    tokens: &dyn Fn(&str) -> usize,
+) -> (Option<Part>, usize) {
+    if recalled.is_empty() {
+        return (None, 0);
+    }
+    let mut text = String::from("# Relevant Memories\n\n");
+    let mut kept = 0;
+    let mut truncated = false;
+    for hit in recalled {
+        let date = date_of(hit.memory.created_ms);
+        let line = format!(
+            "- ({}, {date}) {}\n",
+            hit.memory.source,
+            hit.memory
+                .content
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let room = grant.saturating_sub(tokens(&text));
+        if tokens(&line) <= room {
+            text.push_str(&line);
+            kept += 1;
+            continue;
+        }
+        truncated = true;
+        let marker = " […]\n";
+        let mut cut = (room as f64 * (line.len() as f64 / tokens(&line).max(1) as f64)) as usize;
+        cut = cut.saturating_sub(marker.len() + 1).min(line.len());
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut > 16 {
+            text.push_str(line[..cut].trim_end());
+            text.push_str(marker);
+            kept += 1;
+        }
+        break;
+    }
+    if kept == 0 {
+        return (None, 0);
+    }
+    let part = Part {
+        source: Source::Memories,
+        file: "baton memory".to_owned(),
+        tokens: tokens(&text),
+        text,
+        truncated: truncated || kept < recalled.len(),
+        note: None,
+    };
+    (Some(part), kept)
+}
+
+/// `YYYY-MM-DD` of a Unix time in milliseconds (UTC).
+fn date_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| {
+            let d = t.date();
+            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        })
+        .unwrap_or_else(|_| "unknown date".to_owned())
+}
