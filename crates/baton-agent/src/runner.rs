@@ -100,6 +100,7 @@ async fn system_prompt(
     parts: &RunParts,
     spec: &RunSpec,
     native: bool,
+    model: &str,
     handoff_tokens: usize,
 ) -> Result<String, AgentError> {
     let mut prompt = format!(
@@ -117,7 +118,7 @@ async fn system_prompt(
         portfolio: None,
         query: Some(spec.goal.clone()),
         budget_tokens: handoff_tokens,
-        bytes_per_token: baton_continuity::DEFAULT_BYTES_PER_TOKEN,
+        counter: baton_continuity::TokenCounter::for_model(model),
         memories: parts.context_memories,
     };
     let handoff = match baton_continuity::get_context(request, Some(&parts.memories)).await {
@@ -186,7 +187,14 @@ impl Run {
             ((f64::from(prompt_room) * HANDOFF_SHARE) as u32).min(MAX_HANDOFF_TOKENS) as usize;
         let opening = [
             Message::system(
-                system_prompt(&run.parts, &run.spec, run.native, handoff_tokens).await?,
+                system_prompt(
+                    &run.parts,
+                    &run.spec,
+                    run.native,
+                    &run.record.model,
+                    handoff_tokens,
+                )
+                .await?,
             ),
             Message::user(run.spec.goal.clone()),
         ];

@@ -205,9 +205,14 @@ pub struct ContextArgs {
     /// into the context (up to 15 % of the budget).
     #[arg(long)]
     pub query: Option<String>,
-    /// Memories recalled for `--query` at most.
+    /// Memories recalled for `--query` at most (0 to 100).
     #[arg(long, default_value_t = 5)]
     pub memories: usize,
+    /// The model that will read the context: tokens are counted as its
+    /// family counts them (exactly for OpenAI's encodings); default: a
+    /// pessimistic estimate from bytes.
+    #[arg(long)]
+    pub model: Option<String>,
     /// Where PORTFOLIO_CONTEXT.md is; default: the workspace.
     #[arg(long, value_name = "DIR")]
     pub portfolio: Option<PathBuf>,

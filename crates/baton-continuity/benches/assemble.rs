@@ -1,7 +1,8 @@
 //! What context assembly costs a session start: `assemble` over a
 //! workspace with about 1 MB of tier documents (a 250 KB portfolio and
 //! project context, a 100 KB briefing, a 400 KB session log of 400
-//! entries), at an 8,000-token budget and at a budget that takes it all.
+//! entries), at an 8,000-token budget and at a budget that takes it all,
+//! counting tokens by the byte estimate and exactly (GPT-4o's o200k_base).
 //! Prints one JSON object with the median and p99 in microseconds.
 //!
 //! Usage: cargo bench -p baton-continuity --bench assemble -- [ITERATIONS]
@@ -9,7 +10,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use baton_continuity::{DEFAULT_BYTES_PER_TOKEN, Entry, Tier, assemble};
+use baton_continuity::{Entry, Tier, TokenCounter, assemble};
 
 const DEFAULT_ITERATIONS: usize = 300;
 
@@ -56,11 +57,18 @@ fn main() {
 
     let mut report = serde_json::Map::new();
     report.insert("tier_bytes".into(), total.into());
-    for (name, budget) in [("budget_8000", 8_000), ("budget_all", 1_000_000)] {
+    let estimate = TokenCounter::default();
+    let o200k = TokenCounter::for_model("openai/gpt-4o");
+    for (name, budget, counter) in [
+        ("budget_8000", 8_000, estimate),
+        ("budget_all", 1_000_000, estimate),
+        ("budget_8000_o200k", 8_000, o200k),
+        ("budget_all_o200k", 1_000_000, o200k),
+    ] {
         let mut micros: Vec<f64> = (0..iterations)
             .map(|_| {
                 let started = Instant::now();
-                black_box(assemble(dir.path(), None, budget, DEFAULT_BYTES_PER_TOKEN));
+                black_box(assemble(dir.path(), None, budget, &counter));
                 started.elapsed().as_secs_f64() * 1e6
             })
             .collect();

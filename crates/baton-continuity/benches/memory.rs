@@ -7,8 +7,9 @@
 //! bag-of-words embeddings (384 dimensions, unit length: texts that share
 //! words are close), so the index sees text-like structure. Queries are 3
 //! to 6 words. The search runs the whole path: the query's vector from the
-//! scripted server over HTTP, full text in the store, the in-process HNSW
-//! index, fusion, and reading the hits back.
+//! scripted server over HTTP, full text in the store, the in-process vector
+//! index, fusion, and reading the hits back. The first search reads every
+//! vector from the store into the index; it is reported apart.
 //!
 //! Usage: cargo bench -p baton-continuity --bench memory -- [MEMORIES] [QUERIES]
 //! With BATON_BENCH_DATABASE_URL=postgres://… it runs on PostgreSQL
@@ -168,7 +169,31 @@ async fn main() {
     millis.sort_by(f64::total_cmp);
 
     // Recall@10 of the approximate index against exact search, on an
-    // index built exactly as the service builds its own.
+    // index filled as the service fills its own.
+    let query_vectors: Vec<Vec<f32>> = query_texts
+        .iter()
+        .map(|q| {
+            let mut v = embed(q, DEFAULT_DIMENSIONS);
+            normalize(&mut v);
+            v
+        })
+        .collect();
+    let exact: Vec<Vec<String>> = query_vectors
+        .iter()
+        .map(|q| {
+            exact_nearest(
+                q,
+                ids.iter()
+                    .map(String::as_str)
+                    .zip(vectors.iter().map(Vec::as_slice)),
+                K,
+            )
+            .into_iter()
+            .map(|n| n.id)
+            .collect()
+        })
+        .collect();
+    let started = Instant::now();
     let mut index = VectorIndex::new(DEFAULT_DIMENSIONS, count);
     index.insert(
         ids.iter()
@@ -177,27 +202,19 @@ async fn main() {
             .map(|(i, (id, v))| (i as i64 + 1, id.clone(), v.clone()))
             .collect(),
     );
+    let index_load = started.elapsed().as_secs_f64();
     let mut found = 0usize;
-    let mut index_micros = Vec::with_capacity(queries);
-    for query in &query_texts {
-        let mut q = embed(query, DEFAULT_DIMENSIONS);
-        normalize(&mut q);
+    let mut micros = Vec::with_capacity(queries);
+    for (q, exact) in query_vectors.iter().zip(&exact) {
         let started = Instant::now();
-        let approximate = index.search(&q, K);
-        index_micros.push(started.elapsed().as_secs_f64() * 1e6);
-        let exact = exact_nearest(
-            &q,
-            ids.iter()
-                .map(String::as_str)
-                .zip(vectors.iter().map(Vec::as_slice)),
-            K,
-        );
+        let approximate = index.search(q, K);
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
         found += exact
             .iter()
-            .filter(|e| approximate.iter().any(|a| a.id == e.id))
+            .filter(|e| approximate.iter().any(|a| &a.id == *e))
             .count();
     }
-    index_micros.sort_by(f64::total_cmp);
+    micros.sort_by(f64::total_cmp);
 
     let report = serde_json::json!({
         "backend": store.backend().as_str(),
@@ -205,16 +222,16 @@ async fn main() {
         "queries": queries,
         "dimensions": DEFAULT_DIMENSIONS,
         "insert_per_sec": (count as f64 / insert_secs).round(),
-        "index_build_secs": (build_secs * 100.0).round() / 100.0,
+        "first_search_secs": (build_secs * 1000.0).round() / 1000.0,
         "hybrid_top10_ms": {
             "p50": (percentile(&millis, 0.5) * 1000.0).round() / 1000.0,
             "p99": (percentile(&millis, 0.99) * 1000.0).round() / 1000.0,
         },
-        "vector_index_top10_us": {
-            "p50": percentile(&index_micros, 0.5).round(),
-            "p99": percentile(&index_micros, 0.99).round(),
+        "vector_index": {
+            "fill_secs": (index_load * 1000.0).round() / 1000.0,
+            "top10_us": {"p50": percentile(&micros, 0.5).round(), "p99": percentile(&micros, 0.99).round()},
+            "recall_at_10": (found as f64 / (queries * K) as f64 * 10_000.0).round() / 10_000.0,
         },
-        "vector_recall_at_10": (found as f64 / (queries * K) as f64 * 10_000.0).round() / 10_000.0,
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
 }

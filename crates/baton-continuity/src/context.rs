@@ -9,9 +9,9 @@
 //! part leaves unused goes to the others in the same order. A document that
 //! is cut keeps its beginning (its first sections matter most) and says how
 //! much was left out and where to read it; log entries are kept whole,
-//! newest first, and the older ones dropped. Tokens are estimated from
-//! bytes, pessimistically by default; a caller that knows the model's ratio
-//! (the agent calibrates one on the provider's reports) passes it.
+//! newest first, and the older ones dropped. Tokens are counted the way
+//! the session's model family counts them ([`TokenCounter`]): exactly for
+//! OpenAI's encodings, estimated from bytes (pessimistically) otherwise.
 //!
 //! A missing, binary or unreadable tier is left out with a note that says
 //! why; a document larger than [`MAX_DOCUMENT_BYTES`] is read up to that.
@@ -23,10 +23,7 @@ use serde::Serialize;
 
 use crate::session_log::split_entries;
 use crate::tiers::Tier;
-
-/// Bytes per token assumed when the caller has no better figure: fewer than
-/// English's ~4, so the estimate errs toward fitting.
-pub const DEFAULT_BYTES_PER_TOKEN: f64 = 3.0;
+use crate::tokens::TokenCounter;
 
 /// The most read from one tier file.
 pub const MAX_DOCUMENT_BYTES: u64 = 4 * 1024 * 1024;
@@ -77,6 +74,8 @@ pub struct Part {
 pub struct Context {
     pub budget_tokens: usize,
     pub used_tokens: usize,
+    /// How tokens were counted: an encoding's name, or the estimate's ratio.
+    pub counted_by: String,
     /// In reading order.
     pub parts: Vec<Part>,
 }
@@ -102,14 +101,9 @@ pub fn assemble(
     workspace: &Path,
     portfolio: Option<&Path>,
     budget_tokens: usize,
-    bytes_per_token: f64,
+    counter: &TokenCounter,
 ) -> Context {
-    let bytes_per_token = if bytes_per_token.is_finite() && bytes_per_token >= 1.0 {
-        bytes_per_token
-    } else {
-        DEFAULT_BYTES_PER_TOKEN
-    };
-    let tokens = |text: &str| (text.len() as f64 / bytes_per_token).ceil() as usize;
+    let tokens = |text: &str| counter.count(text);
     let read = |tier: Tier| {
         let dir = match tier {
             Tier::Portfolio => portfolio.unwrap_or(workspace),
@@ -137,7 +131,7 @@ pub fn assemble(
                 .take(RECENT_LOG_ENTRIES)
                 .map(|entry| entry_cost(entry, &tokens))
                 .sum(),
-            (_, Ok(text)) => tokens(text),
+            (_, Ok(text)) => counter.measure(text),
         })
         .collect();
 
@@ -170,11 +164,18 @@ pub fn assemble(
                 let (kept, truncated) = if source == Source::RecentLog {
                     newest_entries(&text, grant, &tokens)
                 } else {
-                    head(&text, grant, bytes_per_token, &file)
+                    head(&text, grant, counter, &file)
+                };
+                // A part kept whole with room to spare is measured (sampled
+                // past SAMPLE_BYTES); one cut to its grant is counted whole.
+                let tokens = if truncated {
+                    counter.count(&kept)
+                } else {
+                    counter.measure(&kept)
                 };
                 Part {
                     source,
-                    tokens: tokens(&kept),
+                    tokens,
                     text: kept,
                     truncated,
                     file,
@@ -193,6 +194,7 @@ pub fn assemble(
     Context {
         budget_tokens,
         used_tokens: parts.iter().map(|p| p.tokens).sum(),
+        counted_by: counter.describe(),
         parts,
     }
 }
@@ -214,26 +216,33 @@ pub(crate) fn read_document(path: &Path) -> Result<String, String> {
 }
 
 /// The beginning of `text` within `grant` tokens, cut at a line end, with
-/// a marker saying what was left out.
-fn head(text: &str, grant: usize, bytes_per_token: f64, file: &str) -> (String, bool) {
-    let fits = (grant as f64 * bytes_per_token) as usize;
-    if text.len() <= fits {
+/// a marker saying what was left out. The cut is placed by the text's own
+/// bytes-per-token ratio, then moved back a line at a time (a tenth of
+/// what is kept at once) until the counter agrees it fits.
+fn head(text: &str, grant: usize, counter: &TokenCounter, file: &str) -> (String, bool) {
+    let measured = counter.measure(text);
+    if measured <= grant - grant / 10 || (measured <= grant && counter.count(text) <= grant) {
         return (text.to_owned(), false);
     }
-    // The marker's length with the largest count it can show.
-    let marker_room = format!("[… {} more bytes; read {file} for the rest]\n", text.len()).len();
-    let room = fits.saturating_sub(marker_room);
-    let mut cut = room.min(text.len());
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
+    let marker = |left_out: usize| format!("[… {left_out} more bytes; read {file} for the rest]\n");
+    let ratio = counter.bytes_per_token(text);
+    let mut room = ((grant as f64 * ratio) as usize).min(text.len());
+    loop {
+        let room_for_text = room.saturating_sub(marker(text.len()).len());
+        let mut cut = room_for_text.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let cut = text[..cut].rfind('\n').map_or(0, |at| at + 1);
+        if cut == 0 {
+            return (String::new(), true);
+        }
+        let kept = format!("{}{}", &text[..cut], marker(text.len() - cut));
+        if counter.count(&kept) <= grant {
+            return (kept, true);
+        }
+        room = cut - cut / 10 - 1;
     }
-    let cut = text[..cut].rfind('\n').map_or(0, |at| at + 1);
-    if cut == 0 {
-        return (String::new(), true);
-    }
-    let left_out = text.len() - cut;
-    let marker = format!("[… {left_out} more bytes; read {file} for the rest]\n");
-    (format!("{}{marker}", &text[..cut]), true)
 }
 
 /// What one log entry costs in the context: its tokens and its separator.
@@ -274,7 +283,7 @@ mod tests {
     fn everything_fits_in_reading_order() {
         let dir = tempfile::tempdir().unwrap();
         crate::init(dir.path(), None).unwrap();
-        let context = assemble(dir.path(), None, 10_000, DEFAULT_BYTES_PER_TOKEN);
+        let context = assemble(dir.path(), None, 10_000, &TokenCounter::default());
         let sources: Vec<Source> = context.parts.iter().map(|p| p.source).collect();
         assert_eq!(
             sources,
@@ -323,7 +332,7 @@ mod tests {
         }
         write(dir.path(), Tier::Log, &log);
 
-        let context = assemble(dir.path(), None, 2_000, DEFAULT_BYTES_PER_TOKEN);
+        let context = assemble(dir.path(), None, 2_000, &TokenCounter::default());
         assert!(context.used_tokens <= 2_000, "{}", context.used_tokens);
         let part = |source| context.parts.iter().find(|p| p.source == source).unwrap();
         assert!(!part(Source::Briefing).truncated);
@@ -347,7 +356,7 @@ mod tests {
             b"\x00\x01binary",
         )
         .unwrap();
-        let context = assemble(dir.path(), None, 1_000, DEFAULT_BYTES_PER_TOKEN);
+        let context = assemble(dir.path(), None, 1_000, &TokenCounter::default());
         let note = |source| {
             context
                 .parts

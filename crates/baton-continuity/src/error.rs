@@ -11,6 +11,9 @@ pub enum ContinuityError {
     },
     #[error("not a session log entry: {0}")]
     InvalidEntry(String),
+    /// A request outside its limits (a budget, a count).
+    #[error("{0}")]
+    InvalidRequest(String),
     /// A document that cannot be stored as a tier.
     #[error("{0}")]
     InvalidDocument(String),

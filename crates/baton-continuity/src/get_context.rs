@@ -12,12 +12,19 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::context::{Context, Part, Source, assemble};
+use crate::context::{Context, MAX_BUDGET_TOKENS, Part, Source, assemble};
 use crate::error::ContinuityError;
 use crate::memory::{Memories, Recalled};
+use crate::tokens::TokenCounter;
 
 /// The share of the budget recalled memories may take.
 pub const MEMORY_SHARE: f64 = 0.15;
+
+/// Tokens a context takes when the caller names no budget.
+pub const DEFAULT_BUDGET_TOKENS: usize = 8_000;
+
+/// Memories recalled for a query when the caller names no number.
+pub const DEFAULT_MEMORIES: usize = 5;
 
 /// What a session asks for.
 #[derive(Debug, Clone)]
@@ -28,7 +35,8 @@ pub struct ContextRequest {
     /// What the session is about: memories are recalled for it.
     pub query: Option<String>,
     pub budget_tokens: usize,
-    pub bytes_per_token: f64,
+    /// How the session's model counts tokens.
+    pub counter: TokenCounter,
     /// Memories recalled at most.
     pub memories: usize,
 }
@@ -53,13 +61,28 @@ impl WorkspaceContext {
     }
 }
 
-/// Builds the context a session starts from.
+/// Builds the context a session starts from. The budget must be 1 to
+/// [`MAX_BUDGET_TOKENS`] tokens and at most [`crate::MAX_RESULTS`] memories
+/// may be asked for.
 pub async fn get_context(
     request: ContextRequest,
     memories: Option<&Memories>,
 ) -> Result<WorkspaceContext, ContinuityError> {
-    let tokens =
-        |text: &str| (text.len() as f64 / request.bytes_per_token.max(1.0)).ceil() as usize;
+    if request.budget_tokens == 0 || request.budget_tokens > MAX_BUDGET_TOKENS {
+        return Err(ContinuityError::InvalidRequest(format!(
+            "the budget must be between 1 and {MAX_BUDGET_TOKENS} tokens, got {}",
+            request.budget_tokens
+        )));
+    }
+    if request.memories > crate::MAX_RESULTS {
+        return Err(ContinuityError::InvalidRequest(format!(
+            "memories must be between 0 and {}, got {}",
+            crate::MAX_RESULTS,
+            request.memories
+        )));
+    }
+    let counter = request.counter;
+    let tokens = |text: &str| counter.count(text);
     let share = (request.budget_tokens as f64 * MEMORY_SHARE) as usize;
     let (recalled, memory_note) = match (&request.query, memories) {
         (Some(query), Some(memories)) if request.memories > 0 && !query.trim().is_empty() => {
@@ -83,9 +106,8 @@ pub async fn get_context(
     let used = memory_part.as_ref().map_or(0, |p| p.tokens);
     let (workspace, portfolio) = (request.workspace.clone(), request.portfolio.clone());
     let budget = request.budget_tokens.saturating_sub(used);
-    let bytes_per_token = request.bytes_per_token;
     let mut context = tokio::task::spawn_blocking(move || {
-        assemble(&workspace, portfolio.as_deref(), budget, bytes_per_token)
+        assemble(&workspace, portfolio.as_deref(), budget, &counter)
     })
     .await
     .map_err(|e| ContinuityError::Io {

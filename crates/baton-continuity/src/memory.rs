@@ -32,6 +32,9 @@ pub const MAX_QUERY_BYTES: usize = 4 * 1024;
 /// The most memories one search returns.
 pub const MAX_RESULTS: usize = 100;
 
+/// Memories a search returns when the caller names no number.
+pub const DEFAULT_RESULTS: usize = 10;
+
 /// The most memories one call remembers.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -443,9 +446,9 @@ impl Memories {
         )
     }
 
-    /// Brings the index up to what the store holds: builds it on first use
-    /// (and again when over a third of its nodes are stale), then adds the
-    /// vectors set since it last looked.
+    /// Brings the index up to what the store holds: reads every vector on
+    /// first use (and when the embedder's width changed), then those set
+    /// since it last looked.
     async fn catch_up(
         &self,
         slot: &RwLock<Option<VectorIndex>>,
@@ -454,12 +457,9 @@ impl Memories {
         dimensions: usize,
     ) -> Result<(), ContinuityError> {
         let mut guard = slot.write().await;
-        let rebuild = match guard.as_ref() {
-            None => true,
-            Some(index) => {
-                index.dimensions() != dimensions || index.stale() * 3 > index.len().max(1024)
-            }
-        };
+        let rebuild = guard
+            .as_ref()
+            .is_none_or(|index| index.dimensions() != dimensions);
         if rebuild {
             let expected = self.inner.store.count_memories(key).await?;
             *guard = Some(VectorIndex::new(dimensions, expected as usize));

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use baton_agent::AgentError;
 use baton_continuity::{
-    ContextRequest, ContinuityError, DEFAULT_BYTES_PER_TOKEN, Entry, MAX_BUDGET_TOKENS,
-    MAX_RESULTS, Memories, MemorySource, NewMemoryText, SessionLog, Tier,
+    ContextRequest, ContinuityError, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORIES, DEFAULT_RESULTS,
+    Entry, Memories, MemorySource, NewMemoryText, SessionLog, Tier, TokenCounter,
 };
 use baton_core::{DeviceId, Hlc, wall_millis};
 use baton_store::Store;
@@ -46,15 +46,6 @@ use crate::{AppState, ServerSettings};
 
 /// Where resource URIs start; the rest is a tier's file name.
 const TIER_URI_PREFIX: &str = "baton://tiers/";
-
-/// Tokens `get_context` may use when the caller names no budget (as `GET /context`).
-const DEFAULT_BUDGET_TOKENS: usize = 8_000;
-
-/// Memories `get_context` recalls when the caller names no number (as `GET /context`).
-const DEFAULT_MEMORIES: usize = 5;
-
-/// Results `search_memory` returns when the caller names no limit (as `GET /memory/search`).
-const DEFAULT_LIMIT: usize = 10;
 
 /// What the assistant is told at `initialize`: the continuity loop in two
 /// calls, so a session starts from the last one's end and leaves its own.
@@ -182,6 +173,9 @@ struct GetContextArgs {
     budget_tokens: Option<usize>,
     /// Memories recalled for `query`, 0 to 100; default 5.
     memories: Option<usize>,
+    /// The model that will read the context (`provider/model`), so tokens
+    /// are counted as its family counts them; default: an estimate.
+    model: Option<String>,
 }
 
 /// `search_memory`'s arguments.
@@ -284,25 +278,17 @@ impl ContinuityMcp {
     ) -> Result<CallToolResult, McpError> {
         answer(
             async {
-                let budget = args.budget_tokens.unwrap_or(DEFAULT_BUDGET_TOKENS);
-                if budget == 0 || budget > MAX_BUDGET_TOKENS {
-                    return Err(Failure::Refused(format!(
-                        "budget_tokens must be between 1 and {MAX_BUDGET_TOKENS}, got {budget}"
-                    )));
-                }
-                let memories = args.memories.unwrap_or(DEFAULT_MEMORIES);
-                if memories > MAX_RESULTS {
-                    return Err(Failure::Refused(format!(
-                        "memories must be between 0 and {MAX_RESULTS}, got {memories}"
-                    )));
-                }
                 let request = ContextRequest {
                     workspace: self.workspace(args.workspace.as_deref())?,
                     portfolio: None,
                     query: args.query,
-                    budget_tokens: budget,
-                    bytes_per_token: DEFAULT_BYTES_PER_TOKEN,
-                    memories,
+                    budget_tokens: args.budget_tokens.unwrap_or(DEFAULT_BUDGET_TOKENS),
+                    counter: args
+                        .model
+                        .as_deref()
+                        .map(TokenCounter::for_model)
+                        .unwrap_or_default(),
+                    memories: args.memories.unwrap_or(DEFAULT_MEMORIES),
                 };
                 let context =
                     baton_continuity::get_context(request, Some(&self.inner.memories)).await?;
@@ -323,7 +309,7 @@ impl ContinuityMcp {
         answer(
             async {
                 let workspace = self.workspace(args.workspace.as_deref())?;
-                let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+                let limit = args.limit.unwrap_or(DEFAULT_RESULTS);
                 let recall = self
                     .inner
                     .memories
@@ -551,6 +537,7 @@ impl From<ContinuityError> for Failure {
             ContinuityError::InvalidMemory(_)
             | ContinuityError::InvalidDocument(_)
             | ContinuityError::InvalidEntry(_)
+            | ContinuityError::InvalidRequest(_)
             | ContinuityError::Embedding(_)
             | ContinuityError::Model(_) => Failure::Refused(e.to_string()),
             ContinuityError::Store(_) | ContinuityError::Io { .. } => {

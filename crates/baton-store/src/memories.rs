@@ -475,7 +475,7 @@ impl Store {
     }
 
     /// The ids of the workspace's memories that best match the query's
-    /// words (any of them), best first: BM25 on SQLite, `ts_rank_cd` on
+    /// words (any of them), best first: BM25 on SQLite, `ts_rank` on
     /// PostgreSQL, both with English stemming.
     pub async fn search_memory_text(
         &self,
@@ -509,7 +509,7 @@ impl Store {
                 sqlx::query_scalar(
                     "SELECT id FROM memories, to_tsquery('english', $1) query \
                      WHERE workspace = $2 AND content_tsv @@ query \
-                     ORDER BY ts_rank_cd(content_tsv, query) DESC, seq DESC LIMIT $3",
+                     ORDER BY ts_rank(content_tsv, query) DESC, seq DESC LIMIT $3",
                 )
                 .bind(terms.join(" | "))
                 .bind(workspace)

@@ -5,17 +5,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use baton_continuity::{ContextRequest, DEFAULT_BYTES_PER_TOKEN, MAX_RESULTS};
+use baton_continuity::{ContextRequest, TokenCounter};
 
 use crate::args::{ContextArgs, Global};
 use crate::boot;
 use crate::style::DIM;
 
 pub async fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.memories <= MAX_RESULTS,
-        "--memories must be 0 to {MAX_RESULTS}"
-    );
     let workspace = boot::workspace(global)?;
     // The store is opened only to recall memories: without a query the
     // context comes from the files alone.
@@ -33,7 +29,11 @@ pub async fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode>
         portfolio: args.portfolio,
         query: args.query,
         budget_tokens: args.budget,
-        bytes_per_token: DEFAULT_BYTES_PER_TOKEN,
+        counter: args
+            .model
+            .as_deref()
+            .map(TokenCounter::for_model)
+            .unwrap_or_default(),
         memories: args.memories,
     };
     let context = baton_continuity::get_context(request, memories.as_ref()).await?;
@@ -57,8 +57,8 @@ pub async fn run(global: &Global, args: ContextArgs) -> anyhow::Result<ExitCode>
     }
     writeln!(
         err,
-        "{DIM}{} of {} tokens{DIM:#}",
-        context.context.used_tokens, context.context.budget_tokens
+        "{DIM}{} of {} tokens ({}){DIM:#}",
+        context.context.used_tokens, context.context.budget_tokens, context.context.counted_by
     )?;
     Ok(ExitCode::SUCCESS)
 }

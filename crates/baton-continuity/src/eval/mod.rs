@@ -13,10 +13,10 @@ use baton_core::{ChatRequest, Message};
 use baton_llm::Gateway;
 use serde::{Deserialize, Serialize};
 
-use crate::context::DEFAULT_BYTES_PER_TOKEN;
 use crate::error::ContinuityError;
 use crate::get_context::{ContextRequest, get_context};
 use crate::tiers::Tier;
+use crate::tokens::TokenCounter;
 
 /// The built-in suite.
 pub const BUILTIN_SUITE: &str = include_str!("suite.toml");
@@ -162,7 +162,7 @@ pub async fn evaluate(
                 portfolio: None,
                 query: None,
                 budget_tokens: CONTEXT_BUDGET,
-                bytes_per_token: DEFAULT_BYTES_PER_TOKEN,
+                counter: TokenCounter::for_model(&model),
                 memories: 0,
             },
             None,

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use baton_continuity::{
-    ContextRequest, ContinuityError, DEFAULT_BYTES_PER_TOKEN, MAX_BUDGET_TOKENS, MAX_RESULTS,
+    ContextRequest, ContinuityError, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORIES, TokenCounter,
     WorkspaceContext,
 };
 use serde::Deserialize;
@@ -14,16 +14,11 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::{ApiError, ApiQuery, ErrorBody};
 
-/// Tokens when the caller names no budget.
-const DEFAULT_BUDGET_TOKENS: usize = 8_000;
-
-/// Memories recalled for a query when the caller names no number.
-const DEFAULT_MEMORIES: usize = 5;
-
 impl From<ContinuityError> for ApiError {
     fn from(e: ContinuityError) -> Self {
         match e {
             ContinuityError::InvalidMemory(_)
+            | ContinuityError::InvalidRequest(_)
             | ContinuityError::InvalidDocument(_)
             | ContinuityError::InvalidEntry(_) => ApiError::bad_request(e.to_string()),
             ContinuityError::Embedding(_) | ContinuityError::Model(_) => {
@@ -55,6 +50,10 @@ pub struct ContextQuery {
     pub query: Option<String>,
     /// Memories recalled for `query` (0 to 100; default 5).
     pub memories: Option<usize>,
+    /// The model the context is for (`provider/model`): tokens are counted
+    /// as its family counts them (exactly for OpenAI's encodings); default:
+    /// a pessimistic estimate from bytes.
+    pub model: Option<String>,
 }
 
 /// The workspace's handoff documents, latest session-log entries and the
@@ -66,27 +65,19 @@ pub async fn get_context(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ContextQuery>,
 ) -> Result<Json<WorkspaceContext>, ApiError> {
-    let budget = query.budget.unwrap_or(DEFAULT_BUDGET_TOKENS);
-    if budget == 0 || budget > MAX_BUDGET_TOKENS {
-        return Err(ApiError::bad_request(format!(
-            "budget must be between 1 and {MAX_BUDGET_TOKENS} tokens, got {budget}"
-        )));
-    }
-    let memories = query.memories.unwrap_or(DEFAULT_MEMORIES);
-    if memories > MAX_RESULTS {
-        return Err(ApiError::bad_request(format!(
-            "memories must be between 0 and {MAX_RESULTS}, got {memories}"
-        )));
-    }
     let requested = query.workspace.map(PathBuf::from);
     let workspace = state.agent.workspace_for(requested.as_deref())?;
     let request = ContextRequest {
         workspace,
         portfolio: None,
         query: query.query,
-        budget_tokens: budget,
-        bytes_per_token: DEFAULT_BYTES_PER_TOKEN,
-        memories,
+        budget_tokens: query.budget.unwrap_or(DEFAULT_BUDGET_TOKENS),
+        counter: query
+            .model
+            .as_deref()
+            .map(TokenCounter::for_model)
+            .unwrap_or_default(),
+        memories: query.memories.unwrap_or(DEFAULT_MEMORIES),
     };
     let context = baton_continuity::get_context(request, Some(state.agent.memories())).await?;
     Ok(Json(context))

@@ -7,14 +7,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use baton_continuity::{MemorySource, NewMemoryText, Recall, Remembered};
+use baton_continuity::{DEFAULT_RESULTS, MemorySource, NewMemoryText, Recall, Remembered};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
-
-/// Results when the caller names no limit.
-const DEFAULT_LIMIT: usize = 10;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +35,7 @@ pub async fn search(
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Recall>, ApiError> {
     let workspace = workspace(&state, query.workspace)?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = query.limit.unwrap_or(DEFAULT_RESULTS);
     let recall = state
         .agent
         .memories()

@@ -35,6 +35,10 @@ pub async fn context_is_assembled_within_budget_inside_the_workspace(app: TestAp
             .contains("missing")
     );
     assert_eq!(context["budget_tokens"], 8000);
+    assert_eq!(context["counted_by"], "estimate: 3.0 bytes a token");
+    let (status, exact) = app.get_json("/context?model=openai/gpt-4o").await;
+    assert_eq!(status, 200, "{exact}");
+    assert_eq!(exact["counted_by"], "o200k_base");
 
     let (status, sub) = app.get_json("/context?workspace=sub&budget=100").await;
     assert_eq!(status, 200, "{sub}");

@@ -278,7 +278,7 @@ pub async fn mcp_serves_continuity_tools_and_tiers(app: TestApp) {
         &client,
         "get_context",
         json!({"budget_tokens": 0}),
-        "budget_tokens",
+        "the budget must be between 1 and",
     )
     .await;
     refused(
