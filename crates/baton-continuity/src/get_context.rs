@@ -159,13 +159,10 @@ fn render_memories(
         }
         truncated = true;
         let marker = " […]\n";
-        let mut cut = (room as f64 * (line.len() as f64 / tokens(&line).max(1) as f64)) as usize;
-        cut = cut.saturating_sub(marker.len() + 1).min(line.len());
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        if cut > 16 {
-            text.push_str(line[..cut].trim_end());
+        let fits = (room as f64 * (line.len() as f64 / tokens(&line).max(1) as f64)) as usize;
+        let cut = crate::text::head(&line, fits.saturating_sub(marker.len() + 1));
+        if cut.len() > 16 {
+            text.push_str(cut.trim_end());
             text.push_str(marker);
             kept += 1;
         }

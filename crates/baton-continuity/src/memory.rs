@@ -21,6 +21,7 @@ use crate::embedder::Embedder;
 use crate::error::ContinuityError;
 use crate::fusion::fuse;
 use crate::session_log::workspace_key;
+use crate::text::head;
 use crate::vector_index::{VectorIndex, normalize};
 
 /// The largest memory kept, in bytes of UTF-8.
@@ -521,28 +522,9 @@ pub(crate) fn clip_query(query: &str) -> &str {
     head(query, MAX_QUERY_BYTES)
 }
 
-/// The first `max` bytes of `text`, cut at a character boundary.
-pub(crate) fn head(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn head_cuts_at_a_character_boundary() {
-        assert_eq!(head("héllo", 2), "h");
-        assert_eq!(head("héllo", 3), "hé");
-        assert_eq!(head("hi", 10), "hi");
-    }
 
     #[test]
     fn bad_memories_are_named() {

@@ -9,8 +9,9 @@ use baton_store::{LogEntry, Store};
 use tracing::warn;
 
 use crate::error::ContinuityError;
-use crate::memory::{MAX_MEMORY_BYTES, Memories, MemorySource, NewMemoryText, head};
+use crate::memory::{MAX_MEMORY_BYTES, Memories, MemorySource, NewMemoryText};
 use crate::session_log::{FILE_NAME, SessionLog, split_entries};
+use crate::text::head;
 use crate::tiers::{Tier, read_tier, record_tiers};
 
 /// What [`end_session`] recorded.

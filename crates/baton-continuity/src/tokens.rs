@@ -112,12 +112,9 @@ impl TokenCounter {
         if text.len() <= SAMPLE_BYTES || matches!(self, TokenCounter::Estimate { .. }) {
             return self.count(text);
         }
-        let mut end = SAMPLE_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let sampled = self.count(&text[..end]).max(1);
-        (sampled as f64 * text.len() as f64 / end as f64).ceil() as usize
+        let sample = crate::text::head(text, SAMPLE_BYTES);
+        let sampled = self.count(sample).max(1);
+        (sampled as f64 * text.len() as f64 / sample.len() as f64).ceil() as usize
     }
 
     /// Bytes a token in `text` (from its sample), for cutting it to size.
