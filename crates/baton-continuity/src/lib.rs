@@ -7,6 +7,7 @@
 //! recall.
 
 mod context;
+mod conversation;
 mod embedder;
 mod entry;
 mod error;
@@ -23,6 +24,7 @@ mod tokens;
 mod vector_index;
 
 pub use context::{Context, MAX_BUDGET_TOKENS, MAX_DOCUMENT_BYTES, Part, Source, assemble};
+pub use conversation::{CONVERSATION_CONTEXT_TOKENS, ConversationLoop};
 pub use embedder::Embedder;
 pub use entry::Entry;
 pub use error::ContinuityError;

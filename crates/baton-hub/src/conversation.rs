@@ -32,6 +32,12 @@ pub struct ChatInput {
     /// session's model, then the configured default.
     #[serde(default)]
     pub model: Option<String>,
+    /// What the session starts from (the workspace's handoff context), sent
+    /// after the configured system prompt on every turn and never stored.
+    /// Set by the faces from the continuity service, not by callers.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub context: Option<String>,
 }
 
 /// The model's answer and what it cost.
@@ -247,6 +253,9 @@ impl Hub {
         let mut messages = Vec::with_capacity(history.len() + 2);
         if let Some(system) = &inner.chat.system_prompt {
             messages.push(Message::system(system.clone()));
+        }
+        if let Some(context) = input.context.filter(|c| !c.is_empty()) {
+            messages.push(Message::system(context));
         }
         messages.extend(history.into_iter().map(|r| r.message));
         messages.push(user.clone());

@@ -1,5 +1,10 @@
-//! `baton chat`: one message, or an interactive conversation.
+//! `baton chat`: one message, or an interactive conversation. In a
+//! workspace with handoff documents the conversation is part of the
+//! continuity loop (`ConversationLoop`): it starts from the workspace's
+//! context and ends with its session-log entry.
 
+use baton_continuity::ConversationLoop;
+use baton_core::DeviceId;
 use baton_hub::{ChatInput, Hub, HubEvent};
 use futures::StreamExt;
 use std::io::Write;
@@ -13,11 +18,28 @@ pub async fn run(global: &Global, args: ChatArgs) -> anyhow::Result<ExitCode> {
     let loaded = boot::load(global, Vec::new())?;
     boot::init_tracing(&loaded.config, true);
     let hub = boot::hub(&loaded).await?;
+    let device = args
+        .device
+        .clone()
+        .unwrap_or_else(|| loaded.config.chat.default_device.clone());
+    let continuity = match DeviceId::parse(&device) {
+        Ok(device) => {
+            let memories = boot::memories(&loaded, hub.store(), Some(hub.gateway())).await?;
+            ConversationLoop::in_workspace(
+                boot::workspace(global)?,
+                hub.store().clone(),
+                Some(memories),
+                device,
+            )
+        }
+        Err(_) => None,
+    };
     let mut turn = Turn {
         session: args.session,
         model: args.model,
         device: args.device,
         json: global.json,
+        continuity,
     };
     let code = match args.message {
         Some(message) => {
@@ -32,6 +54,19 @@ pub async fn run(global: &Global, args: ChatArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
     };
+    if let Some(continuity) = turn.continuity.take() {
+        match continuity.end().await {
+            Ok(Some(record)) if !turn.json => writeln!(
+                anstream::stderr(),
+                "{DIM}logged as entry {} of SESSION_LOG.md{DIM:#}",
+                record.entry.seq
+            )?,
+            Ok(_) => {}
+            Err(error) => crate::style::error(&format!(
+                "the conversation could not be logged in the workspace: {error}"
+            )),
+        }
+    }
     hub.shutdown().await;
     Ok(code)
 }
@@ -42,16 +77,29 @@ struct Turn {
     model: Option<String>,
     device: Option<String>,
     json: bool,
+    /// The workspace's continuity loop, when it has handoff documents.
+    continuity: Option<ConversationLoop>,
 }
 
 impl Turn {
     /// Streams one reply to stdout; returns whether it completed.
     async fn send(&mut self, hub: &Hub, message: String) -> anyhow::Result<bool> {
+        let context = match &mut self.continuity {
+            Some(continuity) => match continuity.context(&message, self.model.as_deref()).await {
+                Ok(context) => Some(context),
+                Err(error) => {
+                    tracing::warn!(%error, "the conversation starts without the workspace's context");
+                    None
+                }
+            },
+            None => None,
+        };
         let input = ChatInput {
-            message,
+            message: message.clone(),
             session_id: self.session.clone(),
             device_id: self.device.clone(),
             model: self.model.clone(),
+            context,
         };
         let mut events = hub.chat_stream(input).await?;
         let mut out = anstream::stdout();
@@ -70,6 +118,9 @@ impl Turn {
                 HubEvent::Token { .. } => {}
                 HubEvent::Done(done) => {
                     ok = true;
+                    if let Some(continuity) = &mut self.continuity {
+                        continuity.answered(&message, &done.session_id.to_string(), &done.model);
+                    }
                     if !self.json {
                         writeln!(out)?;
                         writeln!(

@@ -292,3 +292,44 @@ briefing = "# Session Briefing\n\n## Immediate Blockers\n- Dependencies frozen u
         "{err}"
     );
 }
+
+/// `baton chat` in a workspace with handoff documents starts from its
+/// context and ends with its session-log entry; elsewhere it leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_in_a_workspace_starts_from_its_context_and_logs_its_end() {
+    let srv = ScriptedServer::start().await;
+    let setup = Setup::new(&srv, None);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("SESSION_BRIEFING.md"),
+        "# Session Briefing\n\n## What's Being Worked On\n- the invoice exporter\n",
+    )
+    .unwrap();
+    let ws = root.path().to_str().unwrap();
+    let (status, out, err) = run(setup.command(&["--workspace", ws, "chat", "what is next?"]));
+    assert!(status.success(), "{err}");
+    assert!(out.contains("echo: what is next?"), "{out}");
+    assert!(err.contains("logged as entry 1 of SESSION_LOG.md"), "{err}");
+    let sent = srv.requests()[0].body["messages"].to_string();
+    assert!(sent.contains("the invoice exporter"), "{sent}");
+    let log = std::fs::read_to_string(root.path().join("SESSION_LOG.md")).unwrap();
+    assert!(
+        log.contains("baton chat (scripted/scripted-small)")
+            && log.contains("- asked: what is next?"),
+        "{log}"
+    );
+    let (status, out, _) = run(setup.command(&["--workspace", ws, "log", "verify"]));
+    assert!(status.success() && out.contains("intact"), "{out}");
+
+    let bare = tempfile::tempdir().unwrap();
+    let (status, _, err) = run(setup.command(&[
+        "--workspace",
+        bare.path().to_str().unwrap(),
+        "chat",
+        "hello",
+    ]));
+    assert!(status.success() && !err.contains("logged as"), "{err}");
+    assert!(!bare.path().join("SESSION_LOG.md").exists());
+    let sent = srv.requests()[1].body["messages"].to_string();
+    assert!(!sent.contains("handoff documents"), "{sent}");
+}

@@ -1,0 +1,149 @@
+//! The continuity loop for a conversation (`baton chat` in a workspace):
+//! its first message starts it from the workspace's context (the tiers,
+//! the latest log entries and the memories relevant to that message), and
+//! its end appends one session-log entry naming what was asked, through
+//! [`end_session`] like every other session. A directory without any tier
+//! file has no loop: chatting there leaves nothing behind.
+
+use std::path::PathBuf;
+
+use baton_core::{DeviceId, Hlc, one_line};
+use baton_store::Store;
+
+use crate::entry::Entry;
+use crate::error::ContinuityError;
+use crate::get_context::{ContextRequest, DEFAULT_MEMORIES, get_context};
+use crate::memory::Memories;
+use crate::session_end::{SessionRecord, end_session};
+use crate::session_log::SessionLog;
+use crate::tiers::Tier;
+use crate::tokens::TokenCounter;
+
+/// Tokens of context a conversation starts from.
+pub const CONVERSATION_CONTEXT_TOKENS: usize = 4_000;
+
+/// Questions listed in the entry at most (the first ones).
+const LISTED_QUESTIONS: usize = 10;
+
+/// One conversation's part in the loop.
+pub struct ConversationLoop {
+    workspace: PathBuf,
+    store: Store,
+    memories: Option<Memories>,
+    device: DeviceId,
+    clock: Hlc,
+    context: Option<String>,
+    asked: Vec<String>,
+    sessions: Vec<String>,
+    model: Option<String>,
+}
+
+impl ConversationLoop {
+    /// The loop for a conversation in `workspace`, or `None` when the
+    /// workspace has no tier file.
+    pub fn in_workspace(
+        workspace: PathBuf,
+        store: Store,
+        memories: Option<Memories>,
+        device: DeviceId,
+    ) -> Option<ConversationLoop> {
+        let has_tiers = Tier::ALL
+            .iter()
+            .any(|tier| workspace.join(tier.file_name()).is_file());
+        has_tiers.then(|| ConversationLoop {
+            workspace,
+            store,
+            memories,
+            device,
+            clock: Hlc::new(),
+            context: None,
+            asked: Vec::new(),
+            sessions: Vec::new(),
+            model: None,
+        })
+    }
+
+    /// The context to send with `message`: assembled for the first message
+    /// (for `model`'s token counting), the same text for every later one.
+    pub async fn context(
+        &mut self,
+        message: &str,
+        model: Option<&str>,
+    ) -> Result<String, ContinuityError> {
+        if let Some(context) = &self.context {
+            return Ok(context.clone());
+        }
+        let request = ContextRequest {
+            workspace: self.workspace.clone(),
+            portfolio: None,
+            query: Some(message.to_owned()),
+            budget_tokens: CONVERSATION_CONTEXT_TOKENS,
+            counter: model.map(TokenCounter::for_model).unwrap_or_default(),
+            memories: DEFAULT_MEMORIES,
+        };
+        let assembled = get_context(request, self.memories.as_ref()).await?;
+        let text = format!(
+            "What earlier sessions left in this workspace's handoff documents and memory; \
+             read it before you answer:\n\n{}",
+            assembled.text()
+        );
+        self.context = Some(text.clone());
+        Ok(text)
+    }
+
+    /// Notes a message that was answered, in `session` by `model`.
+    pub fn answered(&mut self, message: &str, session: &str, model: &str) {
+        self.asked.push(one_line(message, 200));
+        if !self.sessions.iter().any(|s| s == session) {
+            self.sessions.push(session.to_owned());
+        }
+        self.model = Some(model.to_owned());
+    }
+
+    /// Appends the conversation's entry (when anything was answered).
+    pub async fn end(self) -> Result<Option<SessionRecord>, ContinuityError> {
+        if self.asked.is_empty() {
+            return Ok(None);
+        }
+        let model = self.model.clone().unwrap_or_default();
+        let mut work_done: Vec<String> = self
+            .asked
+            .iter()
+            .take(LISTED_QUESTIONS)
+            .map(|q| format!("asked: {q}"))
+            .collect();
+        if self.asked.len() > LISTED_QUESTIONS {
+            work_done.push(format!(
+                "and {} more questions",
+                self.asked.len() - LISTED_QUESTIONS
+            ));
+        }
+        let entry = Entry {
+            title: format!(
+                "{} - baton chat ({model})",
+                time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            ),
+            starting_context: vec![format!(
+                "conversation {} with {model}: {} messages",
+                self.sessions.join(", "),
+                self.asked.len()
+            )],
+            work_done,
+            ..Entry::default()
+        }
+        .render();
+        let log = SessionLog::open(&self.workspace)?;
+        let record = end_session(
+            &self.store,
+            self.memories.as_ref(),
+            &log,
+            &entry,
+            &self.device,
+            &self.clock,
+        )
+        .await?;
+        Ok(Some(record))
+    }
+}
