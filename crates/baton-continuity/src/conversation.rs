@@ -2,7 +2,8 @@
 //! its first message starts it from the workspace's context (the tiers,
 //! the latest log entries and the memories relevant to that message), and
 //! its end appends one session-log entry naming what was asked, through
-//! [`end_session`] like every other session. A directory without any tier
+//! [`end_session`] like every other session, and remembers each exchange
+//! (question and answer) as a conversation memory. A directory without any tier
 //! file has no loop: chatting there leaves nothing behind.
 
 use std::path::PathBuf;
@@ -13,9 +14,10 @@ use baton_store::Store;
 use crate::entry::Entry;
 use crate::error::ContinuityError;
 use crate::get_context::{ContextRequest, DEFAULT_MEMORIES, get_context};
-use crate::memory::Memories;
+use crate::memory::{MAX_MEMORY_BYTES, Memories, MemorySource, NewMemoryText};
 use crate::session_end::{SessionRecord, end_session};
 use crate::session_log::SessionLog;
+use crate::text::head;
 use crate::tiers::Tier;
 use crate::tokens::TokenCounter;
 
@@ -34,6 +36,8 @@ pub struct ConversationLoop {
     clock: Hlc,
     context: Option<String>,
     asked: Vec<String>,
+    /// Each exchange and its session, to remember at the end.
+    exchanges: Vec<(String, String)>,
     sessions: Vec<String>,
     model: Option<String>,
 }
@@ -58,6 +62,7 @@ impl ConversationLoop {
             clock: Hlc::new(),
             context: None,
             asked: Vec::new(),
+            exchanges: Vec::new(),
             sessions: Vec::new(),
             model: None,
         })
@@ -91,9 +96,17 @@ impl ConversationLoop {
         Ok(text)
     }
 
-    /// Notes a message that was answered, in `session` by `model`.
-    pub fn answered(&mut self, message: &str, session: &str, model: &str) {
+    /// Notes a message and its answer, in `session` by `model`.
+    pub fn answered(&mut self, message: &str, reply: &str, session: &str, model: &str) {
         self.asked.push(one_line(message, 200));
+        self.exchanges.push((
+            head(
+                &format!("Q: {}\nA: {}", message.trim(), reply.trim()),
+                MAX_MEMORY_BYTES,
+            )
+            .to_owned(),
+            session.to_owned(),
+        ));
         if !self.sessions.iter().any(|s| s == session) {
             self.sessions.push(session.to_owned());
         }
@@ -134,6 +147,20 @@ impl ConversationLoop {
             ..Entry::default()
         }
         .render();
+        if let Some(memories) = &self.memories {
+            let exchanges = self
+                .exchanges
+                .iter()
+                .map(|(content, session)| NewMemoryText {
+                    source: MemorySource::Conversation,
+                    source_ref: Some(session.clone()),
+                    content: content.clone(),
+                })
+                .collect();
+            if let Err(error) = memories.remember_all(&self.workspace, exchanges).await {
+                tracing::warn!(%error, "the conversation's exchanges could not be remembered");
+            }
+        }
         let log = SessionLog::open(&self.workspace)?;
         let record = end_session(
             &self.store,

@@ -119,7 +119,12 @@ impl Turn {
                 HubEvent::Done(done) => {
                     ok = true;
                     if let Some(continuity) = &mut self.continuity {
-                        continuity.answered(&message, &done.session_id.to_string(), &done.model);
+                        continuity.answered(
+                            &message,
+                            &done.reply,
+                            &done.session_id.to_string(),
+                            &done.model,
+                        );
                     }
                     if !self.json {
                         writeln!(out)?;

@@ -320,6 +320,26 @@ async fn a_chat_in_a_workspace_starts_from_its_context_and_logs_its_end() {
     );
     let (status, out, _) = run(setup.command(&["--workspace", ws, "log", "verify"]));
     assert!(status.success() && out.contains("intact"), "{out}");
+    let (status, out, err) = run(setup.command(&[
+        "--workspace",
+        ws,
+        "--json",
+        "memory",
+        "search",
+        "what is next",
+    ]));
+    assert!(status.success(), "{err}");
+    let recall: Value = serde_json::from_str(&out).unwrap();
+    let sources: Vec<&str> = recall["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        sources.contains(&"conversation") && sources.contains(&"log"),
+        "{out}"
+    );
 
     let bare = tempfile::tempdir().unwrap();
     let (status, _, err) = run(setup.command(&[
