@@ -484,7 +484,7 @@ impl Memories {
             let fresh = page
                 .into_iter()
                 .filter(|v| v.seq > index.seen() || !index.holds(&v.id))
-                .map(|v| (v.seq, v.id, v.values))
+                .filter_map(|mut v| normalize(&mut v.values).then_some((v.seq, v.id, v.values)))
                 .collect();
             index.insert(fresh);
             after = last;
