@@ -6,7 +6,7 @@
 //! (question and answer) as a conversation memory. A directory without any tier
 //! file has no loop: chatting there leaves nothing behind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use baton_core::{DeviceId, Hlc, one_line};
 use baton_store::Store;
@@ -173,4 +173,36 @@ impl ConversationLoop {
         .await?;
         Ok(Some(record))
     }
+}
+
+/// An exchange as one memory: the question and the answer.
+fn exchange_text(message: &str, reply: &str) -> String {
+    head(
+        &format!("Q: {}\nA: {}", message.trim(), reply.trim()),
+        MAX_MEMORY_BYTES,
+    )
+    .to_owned()
+}
+
+/// Remembers one exchange of a conversation held elsewhere (an HTTP
+/// client's `POST /chat` with a workspace), as a conversation memory of
+/// `session`.
+pub async fn remember_exchange(
+    memories: &Memories,
+    workspace: &Path,
+    message: &str,
+    reply: &str,
+    session: &str,
+) -> Result<(), ContinuityError> {
+    memories
+        .remember(
+            workspace,
+            NewMemoryText {
+                source: MemorySource::Conversation,
+                source_ref: Some(session.to_owned()),
+                content: exchange_text(message, reply),
+            },
+        )
+        .await
+        .map(|_| ())
 }

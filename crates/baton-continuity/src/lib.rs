@@ -24,7 +24,7 @@ mod tokens;
 mod vector_index;
 
 pub use context::{Context, MAX_BUDGET_TOKENS, MAX_DOCUMENT_BYTES, Part, Source, assemble};
-pub use conversation::{CONVERSATION_CONTEXT_TOKENS, ConversationLoop};
+pub use conversation::{CONVERSATION_CONTEXT_TOKENS, ConversationLoop, remember_exchange};
 pub use embedder::Embedder;
 pub use entry::Entry;
 pub use error::ContinuityError;

@@ -32,6 +32,11 @@ pub struct ChatInput {
     /// session's model, then the configured default.
     #[serde(default)]
     pub model: Option<String>,
+    /// A directory inside the server's workspace whose continuity the turn
+    /// joins: the face resolves it and fills `context`; the hub itself does
+    /// not read it.
+    #[serde(default)]
+    pub workspace: Option<String>,
     /// What the session starts from (the workspace's handoff context), sent
     /// after the configured system prompt on every turn and never stored.
     /// Set by the faces from the continuity service, not by callers.

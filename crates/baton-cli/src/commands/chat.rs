@@ -99,6 +99,7 @@ impl Turn {
             session_id: self.session.clone(),
             device_id: self.device.clone(),
             model: self.model.clone(),
+            workspace: None,
             context,
         };
         let mut events = hub.chat_stream(input).await?;

@@ -3,6 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use std::path::{Path as FsPath, PathBuf};
+
+use baton_continuity::{ConversationLoop, remember_exchange};
 use baton_hub::{ChatInput, ChatOutput, DeviceReport, HubEvent};
 use baton_store::{DeviceState, HistorySlice};
 use futures::{Stream, StreamExt};
@@ -12,6 +15,43 @@ use std::convert::Infallible;
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 
+/// Joins the request to its workspace's continuity: the context goes into
+/// the turn; the workspace comes back for remembering the exchange.
+async fn join_workspace(
+    state: &AppState,
+    input: &mut ChatInput,
+) -> Result<Option<PathBuf>, ApiError> {
+    let Some(requested) = input.workspace.take() else {
+        return Ok(None);
+    };
+    let dir = state.agent.workspace_for(Some(FsPath::new(&requested)))?;
+    let memories = state.agent.memories();
+    let Some(mut conversation) = ConversationLoop::in_workspace(
+        dir.clone(),
+        state.hub.store().clone(),
+        Some(memories.clone()),
+        memories.device().clone(),
+    ) else {
+        return Ok(None);
+    };
+    input.context = Some(
+        conversation
+            .context(&input.message, input.model.as_deref())
+            .await?,
+    );
+    Ok(Some(dir))
+}
+
+/// Remembers an answered exchange in the workspace it joined; a failure is
+/// logged, the reply stands.
+async fn remember(state: &AppState, dir: &FsPath, message: &str, done: &ChatOutput) {
+    let session = done.session_id.to_string();
+    let memories = state.agent.memories();
+    if let Err(error) = remember_exchange(memories, dir, message, &done.reply, &session).await {
+        tracing::warn!(%error, "the exchange could not be remembered in its workspace");
+    }
+}
+
 /// Sends one message; answers with the whole reply once it is recorded.
 #[utoipa::path(post, path = "/chat", tag = "hub", request_body = ChatInput,
     responses((status = 200, body = ChatOutput),
@@ -19,9 +59,15 @@ use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn chat(
     State(state): State<AppState>,
-    ApiJson(input): ApiJson<ChatInput>,
+    ApiJson(mut input): ApiJson<ChatInput>,
 ) -> Result<Json<ChatOutput>, ApiError> {
-    Ok(Json(state.hub.chat(input).await?))
+    let message = input.message.clone();
+    let joined = join_workspace(&state, &mut input).await?;
+    let output = state.hub.chat(input).await?;
+    if let Some(dir) = joined {
+        remember(&state, &dir, &message, &output).await;
+    }
+    Ok(Json(output))
 }
 
 /// Sends one message; streams the reply as Server-Sent Events: one
@@ -33,10 +79,17 @@ pub async fn chat(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn chat_stream(
     State(state): State<AppState>,
-    ApiJson(input): ApiJson<ChatInput>,
+    ApiJson(mut input): ApiJson<ChatInput>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let message = input.message.clone();
+    let joined = join_workspace(&state, &mut input).await?;
     let events = state.hub.chat_stream(input).await?;
-    let sse = events.map(|e| {
+    let sse = events.map(move |e| {
+        if let (HubEvent::Done(done), Some(dir)) = (&e, &joined) {
+            let (state, dir, message, done) =
+                (state.clone(), dir.clone(), message.clone(), done.clone());
+            tokio::spawn(async move { remember(&state, &dir, &message, &done).await });
+        }
         let name = match &e {
             HubEvent::Started { .. } => "started",
             HubEvent::Token { .. } => "token",

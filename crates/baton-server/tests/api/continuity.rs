@@ -164,3 +164,62 @@ pub async fn memories_are_remembered_recalled_and_forgotten(app: TestApp) {
     assert!(recall["hits"].as_array().unwrap().is_empty(), "{recall}");
     app.stop().await;
 }
+
+/// `POST /chat` and `/chat/stream` with a workspace that has handoff
+/// documents: the reply starts from its context and the exchange is
+/// remembered there; a workspace outside is refused.
+pub async fn chat_in_a_workspace_starts_from_its_context(app: TestApp) {
+    let sub = app.workspace.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(
+        sub.join("SESSION_BRIEFING.md"),
+        "# Session Briefing\n\n## What's Being Worked On\n- the refund flow\n",
+    )
+    .unwrap();
+    let (status, reply) = app
+        .post_json(
+            "/chat",
+            serde_json::json!({"message": "which refunds are pending?", "workspace": "sub"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let sent = app.model_server.requests()[0].body["messages"].to_string();
+    assert!(sent.contains("the refund flow"), "{sent}");
+    let (status, recall) = app
+        .get_json("/memory/search?q=pending%20refunds&workspace=sub")
+        .await;
+    assert_eq!(status, 200, "{recall}");
+    assert_eq!(recall["hits"][0]["source"], "conversation", "{recall}");
+    assert_eq!(recall["hits"][0]["source_ref"], reply["session_id"]);
+
+    let r = app
+        .client
+        .post(app.url("/chat/stream"))
+        .json(&serde_json::json!({"message": "and then?", "workspace": "sub"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = crate::cases::sse(r).await;
+    assert_eq!(events.last().unwrap().0, "done");
+    let sent = app.model_server.requests()[1].body["messages"].to_string();
+    assert!(sent.contains("the refund flow"), "{sent}");
+
+    let (status, _) = app
+        .post_json("/chat", serde_json::json!({"message": "hi"}))
+        .await;
+    assert_eq!(status, 200);
+    let sent = app.model_server.requests()[2].body["messages"].to_string();
+    assert!(
+        !sent.contains("the refund flow"),
+        "no workspace, no context: {sent}"
+    );
+    let (status, error) = app
+        .post_json(
+            "/chat",
+            serde_json::json!({"message": "hi", "workspace": ".."}),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    app.stop().await;
+}

@@ -66,6 +66,7 @@ on_both_backends!(
     agent_starts_from_the_handoff_and_leaves_its_entry,
     context_is_assembled_within_budget_inside_the_workspace,
     memories_are_remembered_recalled_and_forgotten,
+    chat_in_a_workspace_starts_from_its_context,
     mcp_serves_continuity_tools_and_tiers,
 );
 
