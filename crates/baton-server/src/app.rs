@@ -54,6 +54,10 @@ pub fn router(hub: Hub, agent: Agent, settings: &ServerSettings) -> Router {
         .route("/approvals", get(agent::pending_approvals))
         .route("/approvals/{id}", post(agent::decide_approval))
         .route("/context", get(continuity::get_context))
+        .route(
+            "/chat/sessions/{id}/end",
+            post(continuity::end_chat_session),
+        )
         .route("/memory", post(memory::remember))
         .route("/memory/search", get(memory::search))
         .route("/memory/{id}", delete(memory::forget))

@@ -15,7 +15,7 @@ use crate::routes::{agent, continuity, health, hub, memory, openai};
         openai::chat_completions, openai::list_models, openai::get_model,
         agent::start_run, agent::resume_run, agent::list_runs, agent::get_run,
         agent::pending_approvals, agent::decide_approval,
-        continuity::get_context, memory::search, memory::remember, memory::forget,
+        continuity::get_context, continuity::end_chat_session, memory::search, memory::remember, memory::forget,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use baton_continuity::ConversationLoop;
 use baton_continuity::{
     ContextRequest, ContinuityError, DEFAULT_BUDGET_TOKENS, DEFAULT_MEMORIES, TokenCounter,
     WorkspaceContext,
 };
+use baton_core::{Role, SessionId};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -81,4 +83,90 @@ pub async fn get_context(
     };
     let context = baton_continuity::get_context(request, Some(state.agent.memories())).await?;
     Ok(Json(context))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndChatRequest {
+    /// The directory the conversation joined (inside the server's
+    /// workspace; default: the workspace).
+    pub workspace: Option<String>,
+}
+
+/// What ending a conversation recorded.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EndedChat {
+    /// The entry's position in `SESSION_LOG.md`.
+    pub position: i64,
+    pub hash: String,
+    /// Exchanges in the entry.
+    pub exchanges: usize,
+}
+
+/// Ends a `/chat` conversation in the continuity loop: its session-log
+/// entry (what was asked, by which model) is appended to the workspace's
+/// `SESSION_LOG.md` and its exchanges are remembered, as `baton chat` does
+/// when it exits. The workspace must have handoff documents.
+#[utoipa::path(post, path = "/chat/sessions/{id}/end", tag = "continuity",
+    params(("id" = String, Path, description = "the session id `/chat` answered with")),
+    request_body = EndChatRequest,
+    responses((status = 200, body = EndedChat), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn end_chat_session(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::error::ApiJson(request): crate::error::ApiJson<EndChatRequest>,
+) -> Result<Json<EndedChat>, ApiError> {
+    let session: SessionId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a session id")))?;
+    let requested = request.workspace.map(PathBuf::from);
+    let workspace = state.agent.workspace_for(requested.as_deref())?;
+    let store = state.hub.store();
+    if store
+        .session(session)
+        .await
+        .map_err(baton_hub::HubError::Store)?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!("no session {session}")));
+    }
+    let memories = state.agent.memories();
+    let mut conversation = ConversationLoop::in_workspace(
+        workspace.clone(),
+        store.clone(),
+        Some(memories.clone()),
+        memories.device().clone(),
+    )
+    .ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{} has no handoff documents (baton init creates them)",
+            workspace.display()
+        ))
+    })?;
+    let messages = store
+        .session_messages(session, u32::MAX)
+        .await
+        .map_err(baton_hub::HubError::Store)?;
+    let mut exchanges = 0;
+    for pair in messages.windows(2) {
+        if pair[0].message.role == Role::User && pair[1].message.role == Role::Assistant {
+            let model = pair[1].model.clone().unwrap_or_default();
+            conversation.answered(
+                &pair[0].message.text(),
+                &pair[1].message.text(),
+                &session.to_string(),
+                &model,
+            );
+            exchanges += 1;
+        }
+    }
+    let record = conversation.end().await?.ok_or_else(|| {
+        ApiError::bad_request(format!("session {session} has no answered message to log"))
+    })?;
+    Ok(Json(EndedChat {
+        position: record.entry.seq,
+        hash: record.entry.hash,
+        exchanges,
+    }))
 }

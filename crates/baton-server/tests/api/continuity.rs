@@ -221,5 +221,39 @@ pub async fn chat_in_a_workspace_starts_from_its_context(app: TestApp) {
         )
         .await;
     assert_eq!(status, 400, "{error}");
+
+    // Ending the conversation logs it in the workspace, like `baton chat`.
+    let session = reply["session_id"].as_str().unwrap();
+    let (status, ended) = app
+        .post_json(
+            &format!("/chat/sessions/{session}/end"),
+            serde_json::json!({"workspace": "sub"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["position"], 1);
+    assert_eq!(ended["exchanges"], 1);
+    let log = std::fs::read_to_string(sub.join("SESSION_LOG.md")).unwrap();
+    assert!(log.contains("- asked: which refunds are pending?"), "{log}");
+    for (path, body, wanted) in [
+        (
+            format!("/chat/sessions/{session}/end"),
+            serde_json::json!({}),
+            400,
+        ),
+        (
+            "/chat/sessions/nope/end".to_owned(),
+            serde_json::json!({"workspace": "sub"}),
+            400,
+        ),
+        (
+            "/chat/sessions/0190f5d2-0000-7000-8000-000000000000/end".to_owned(),
+            serde_json::json!({"workspace": "sub"}),
+            404,
+        ),
+    ] {
+        let (status, error) = app.post_json(&path, body).await;
+        assert_eq!(status, wanted, "{path}: {error}");
+    }
     app.stop().await;
 }

@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/approvals"),
     ("post", "/approvals/{id}"),
     ("get", "/context"),
+    ("post", "/chat/sessions/{id}/end"),
     ("post", "/memory"),
     ("get", "/memory/search"),
     ("delete", "/memory/{id}"),
