@@ -28,4 +28,7 @@ CREATE TABLE memories (
 ALTER SEQUENCE memories_seq OWNED BY memories.seq;
 
 CREATE INDEX memories_by_vector ON memories (workspace, embedding_model, seq);
-CREATE INDEX memories_text ON memories USING GIN (content_tsv);
+-- fastupdate off: a pending list would be scanned by every search until
+-- vacuum merged it, which after a burst of memories costs more than the
+-- slower inserts.
+CREATE INDEX memories_text ON memories USING GIN (content_tsv) WITH (fastupdate = off);
