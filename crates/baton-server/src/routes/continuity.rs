@@ -1,4 +1,5 @@
-//! The continuity API: `GET /context`, what a fresh session reads first.
+//! The continuity API: `GET /context` (what a fresh session reads first) and
+//! `POST /chat/sessions/{id}/end` (a conversation's end in the loop).
 
 use std::path::PathBuf;
 
