@@ -56,14 +56,24 @@ pub fn load(global: &Global, mut overrides: Vec<(String, String)>) -> anyhow::Re
 
 /// Logs go to stderr so that stdout stays for data. `RUST_LOG` wins over
 /// the configured level; `quiet` commands default to warnings only.
+/// The configured filter, with the MCP SDK held to warnings unless the
+/// filter names it: it logs three INFO lines for every `/mcp` request.
+fn default_filter(level: &str) -> String {
+    if level.contains("rmcp") {
+        level.to_owned()
+    } else {
+        format!("{level},rmcp=warn")
+    }
+}
+
 pub fn init_tracing(config: &Config, quiet: bool) {
-    let default = if quiet {
+    let default = default_filter(if quiet {
         "warn"
     } else {
         config.log.level.as_str()
-    };
+    });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
@@ -263,4 +273,15 @@ pub fn mcp_servers(loaded: &Loaded) -> anyhow::Result<Vec<McpServerConfig>> {
         servers.push(server);
     }
     Ok(servers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mcp_sdk_is_quiet_unless_named() {
+        assert_eq!(default_filter("info"), "info,rmcp=warn");
+        assert_eq!(default_filter("debug,rmcp=debug"), "debug,rmcp=debug");
+    }
 }
