@@ -24,21 +24,24 @@ const MAX_BYTES_PER_TOKEN: f64 = 6.0;
 /// Steps at the end of the conversation whose outputs are never elided.
 const RECENT_STEPS_KEPT: usize = 2;
 
-/// Estimates tokens from bytes, calibrated against reported usage.
+/// Estimates a run's transcript tokens from bytes, calibrated against the
+/// provider's reported usage as the run goes (the handoff context a run
+/// starts from is counted per model family by
+/// [`baton_continuity::TokenCounter`]).
 #[derive(Debug, Clone)]
-pub struct TokenCounter {
+pub struct CalibratedCounter {
     bytes_per_token: f64,
 }
 
-impl Default for TokenCounter {
+impl Default for CalibratedCounter {
     fn default() -> Self {
-        TokenCounter {
+        CalibratedCounter {
             bytes_per_token: 3.0,
         }
     }
 }
 
-impl TokenCounter {
+impl CalibratedCounter {
     pub fn message(&self, message: &Message) -> u64 {
         let bytes = message_bytes(message) as f64;
         (bytes / self.bytes_per_token).ceil() as u64 + MESSAGE_OVERHEAD
@@ -143,7 +146,7 @@ pub struct TooLarge {
 pub fn fit(
     messages: &mut Vec<Message>,
     budget: u64,
-    counter: &TokenCounter,
+    counter: &CalibratedCounter,
 ) -> Result<Fitted, TooLarge> {
     let mut fitted = Fitted {
         tokens: counter.messages(messages),
@@ -216,7 +219,7 @@ pub fn fit(
 }
 
 /// Replaces a tool output by a note of its size, keeping the estimate.
-fn elide(message: &mut Message, counter: &TokenCounter, fitted: &mut Fitted) {
+fn elide(message: &mut Message, counter: &CalibratedCounter, fitted: &mut Fitted) {
     let before = counter.message(message);
     let bytes = message_bytes(message);
     message.content = Some(Content::Text(format!(
@@ -350,7 +353,7 @@ mod tests {
 
     #[test]
     fn calibration_follows_the_provider() {
-        let mut counter = TokenCounter::default();
+        let mut counter = CalibratedCounter::default();
         let sent = vec![Message::user("a".repeat(4_000))];
         counter.calibrate(&sent, 1_000 + MESSAGE_OVERHEAD);
         assert!((counter.bytes_per_token() - 4.0).abs() < 1e-9);
@@ -364,14 +367,14 @@ mod tests {
     fn fitting_conversations_are_left_alone() {
         let mut messages = conversation(3, 100);
         let before = messages.clone();
-        let fitted = fit(&mut messages, 100_000, &TokenCounter::default()).unwrap();
+        let fitted = fit(&mut messages, 100_000, &CalibratedCounter::default()).unwrap();
         assert_eq!(messages, before);
         assert_eq!(fitted.elided + fitted.dropped, 0);
     }
 
     #[test]
     fn old_outputs_are_elided_before_anything_is_dropped() {
-        let counter = TokenCounter::default();
+        let counter = CalibratedCounter::default();
         let mut messages = conversation(6, 3_000);
         let budget = counter.messages(&messages) - 2_000;
         let fitted = fit(&mut messages, budget, &counter).unwrap();
@@ -383,7 +386,7 @@ mod tests {
 
     #[test]
     fn whole_steps_go_when_eliding_is_not_enough() {
-        let counter = TokenCounter::default();
+        let counter = CalibratedCounter::default();
         let mut messages = conversation(40, 30);
         let budget = 300;
         let fitted = fit(&mut messages, budget, &counter).unwrap();
@@ -401,7 +404,7 @@ mod tests {
 
     #[test]
     fn one_huge_recent_output_is_cut_not_fatal() {
-        let counter = TokenCounter::default();
+        let counter = CalibratedCounter::default();
         let mut messages = conversation(2, 100);
         messages.extend(step(9, &format!("HEAD{}TAIL", "é".repeat(30_000))));
         let budget = 2_000;
@@ -414,7 +417,7 @@ mod tests {
 
     #[test]
     fn too_large_is_an_error_not_a_silent_cut() {
-        let counter = TokenCounter::default();
+        let counter = CalibratedCounter::default();
         let mut messages = vec![Message::system("s"), Message::user("g".repeat(10_000))];
         let err = fit(&mut messages, 100, &counter).unwrap_err();
         assert!(err.needed > err.budget);

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::approvals::{Approvals, Outcome};
 use crate::budget::{Exhausted, Spent};
-use crate::context::{self, TokenCounter, Window};
+use crate::context::{self, CalibratedCounter, Window};
 use crate::error::AgentError;
 use crate::events::AgentEvent;
 use crate::goal;
@@ -77,7 +77,7 @@ pub(crate) struct Run {
     clock_start: Instant,
     elapsed_before: Duration,
     stuck: StuckDetector,
-    counter: TokenCounter,
+    counter: CalibratedCounter,
     window: Window,
     work: Vec<String>,
     decisions: Vec<String>,
@@ -266,7 +266,7 @@ impl Run {
             clock_start: Instant::now(),
             elapsed_before: Duration::ZERO,
             stuck: StuckDetector::default(),
-            counter: TokenCounter::default(),
+            counter: CalibratedCounter::default(),
             window,
             work: Vec::new(),
             decisions: Vec::new(),
