@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_core::{DeviceId, Hlc, one_line};
+use baton_core::{DeviceId, Hlc, one_line, rfc3339, wall_millis};
 use baton_store::Store;
 
 use crate::entry::Entry;
@@ -132,12 +132,7 @@ impl ConversationLoop {
             ));
         }
         let entry = Entry {
-            title: format!(
-                "{} - baton chat ({model})",
-                time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
-            ),
+            title: format!("{} - baton chat ({model})", rfc3339(wall_millis() as i64)),
             starting_context: vec![format!(
                 "conversation {} with {model}: {} messages",
                 self.sessions.join(", "),

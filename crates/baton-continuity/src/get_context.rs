@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+use baton_core::{one_line, rfc3339};
 use serde::Serialize;
 
 use crate::context::{Context, MAX_BUDGET_TOKENS, Part, Source, assemble};
@@ -145,11 +146,7 @@ fn render_memories(
         let line = format!(
             "- ({}, {date}) {}\n",
             hit.memory.source,
-            hit.memory
-                .content
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
+            one_line(&hit.memory.content, usize::MAX)
         );
         let room = grant.saturating_sub(tokens(&text));
         if tokens(&line) <= room {
@@ -184,10 +181,5 @@ fn render_memories(
 
 /// `YYYY-MM-DD` of a Unix time in milliseconds (UTC).
 fn date_of(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .map(|t| {
-            let d = t.date();
-            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-        })
-        .unwrap_or_else(|_| "unknown date".to_owned())
+    rfc3339(ms).get(..10).unwrap_or("unknown date").to_owned()
 }

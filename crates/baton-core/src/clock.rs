@@ -101,6 +101,17 @@ impl Hlc {
     }
 }
 
+/// A unix-millisecond time as RFC 3339 UTC text (empty if out of range).
+pub fn rfc3339(millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch by the wall clock.
 pub fn wall_millis() -> u64 {
     std::time::SystemTime::now()

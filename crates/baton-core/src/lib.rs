@@ -15,7 +15,7 @@ pub use chat::{
     ChatRequest, ChatResponse, Content, ContentPart, FinishReason, ImageUrl, Message, Role,
     StreamAccumulator, StreamEvent, ToolCall, ToolSpec, Usage,
 };
-pub use clock::{Hlc, HlcStamp, wall_millis};
+pub use clock::{Hlc, HlcStamp, rfc3339, wall_millis};
 pub use ids::{ApprovalId, DeviceId, MessageId, RunId, SessionId, ToolCallId};
 pub use model::{Capabilities, ModelId, ModelIdError, ModelInfo, Pricing};
 pub use summary::one_line;

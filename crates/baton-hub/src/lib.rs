@@ -10,10 +10,10 @@ mod hub;
 mod memory_log;
 mod recording;
 
+pub use baton_core::rfc3339;
 pub use completions::CallContext;
 pub use conversation::{ChatInput, ChatOutput, HubEvent, HubStream};
 pub use devices::DeviceReport;
 pub use error::HubError;
 pub use hub::{Hub, HubParts};
 pub use memory_log::{MemoryLog, MemoryLogEntry};
-pub use recording::rfc3339;

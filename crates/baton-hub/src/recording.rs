@@ -68,7 +68,7 @@ impl Exchange {
         self.records
             .iter()
             .map(|r| MemoryLogEntry {
-                timestamp: rfc3339(r.created_ms),
+                timestamp: baton_core::rfc3339(r.created_ms),
                 message_id: r.id.to_string(),
                 session_id: r.session_id.to_string(),
                 device_id: r.device_id.to_string(),
@@ -99,15 +99,4 @@ impl Exchange {
             }
         });
     }
-}
-
-/// A unix-millisecond time as RFC 3339 UTC text (empty if out of range).
-pub fn rfc3339(millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

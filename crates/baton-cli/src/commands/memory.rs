@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use baton_continuity::{Memories, MemorySource, NewMemoryText};
+use baton_core::one_line;
 
 use crate::args::{Global, MemoryCommand, MemorySourceArg};
 use crate::boot;
@@ -66,7 +67,7 @@ pub async fn run(global: &Global, command: MemoryCommand) -> anyhow::Result<Exit
                         "{BOLD}{}{BOLD:#} {DIM}{} · {ranks}{DIM:#}\n  {}",
                         hit.memory.id,
                         hit.memory.source,
-                        one_paragraph(&hit.memory.content)
+                        one_line(&hit.memory.content, 200)
                     )?;
                 }
                 let mut err = anstream::stderr();
@@ -132,13 +133,4 @@ fn read_stdin() -> anyhow::Result<String> {
         .read_to_string(&mut text)
         .map_err(|e| anyhow::anyhow!("cannot read the memory from standard input: {e}"))?;
     Ok(text)
-}
-
-/// The text on one line, at most 200 characters, for a result list.
-fn one_paragraph(text: &str) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(200) {
-        Some((at, _)) => format!("{}…", &flat[..at]),
-        None => flat,
-    }
 }

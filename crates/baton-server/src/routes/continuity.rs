@@ -1,8 +1,6 @@
 //! The continuity API: `GET /context` (what a fresh session reads first) and
 //! `POST /chat/sessions/{id}/end` (a conversation's end in the loop).
 
-use std::path::PathBuf;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -68,8 +66,7 @@ pub async fn get_context(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ContextQuery>,
 ) -> Result<Json<WorkspaceContext>, ApiError> {
-    let requested = query.workspace.map(PathBuf::from);
-    let workspace = state.agent.workspace_for(requested.as_deref())?;
+    let workspace = super::workspace(&state, query.workspace)?;
     let request = ContextRequest {
         workspace,
         portfolio: None,
@@ -121,8 +118,7 @@ pub async fn end_chat_session(
     let session: SessionId = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("{id:?} is not a session id")))?;
-    let requested = request.workspace.map(PathBuf::from);
-    let workspace = state.agent.workspace_for(requested.as_deref())?;
+    let workspace = super::workspace(&state, request.workspace)?;
     let store = state.hub.store();
     if store
         .session(session)

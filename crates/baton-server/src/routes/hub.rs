@@ -24,7 +24,7 @@ async fn join_workspace(
     let Some(requested) = input.workspace.take() else {
         return Ok(None);
     };
-    let dir = state.agent.workspace_for(Some(FsPath::new(&requested)))?;
+    let dir = super::workspace(state, Some(requested))?;
     let memories = state.agent.memories();
     let Some(mut conversation) = ConversationLoop::in_workspace(
         dir.clone(),

@@ -1,8 +1,6 @@
 //! The memory API: remember, recall (hybrid full-text and vector search)
 //! and forget, for a directory inside the server's workspace.
 
-use std::path::PathBuf;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +8,7 @@ use axum::response::IntoResponse;
 use baton_continuity::{DEFAULT_RESULTS, MemorySource, NewMemoryText, Recall, Remembered};
 use serde::Deserialize;
 
+use super::workspace;
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiQuery, ErrorBody};
 
@@ -113,9 +112,4 @@ pub async fn forget(
             "no memory {id} in this workspace"
         )))
     }
-}
-
-fn workspace(state: &AppState, requested: Option<String>) -> Result<PathBuf, ApiError> {
-    let requested = requested.map(PathBuf::from);
-    Ok(state.agent.workspace_for(requested.as_deref())?)
 }
