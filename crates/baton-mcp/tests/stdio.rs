@@ -13,17 +13,7 @@ use serde_json::json;
 
 /// The echo server's entry, or `None` (test skipped) when no Python is set.
 fn echo_server(name: &str) -> Option<McpServerConfig> {
-    let Some(python) = std::env::var_os("BATON_TEST_PYTHON") else {
-        if std::env::var("BATON_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!(
-                "BATON_REQUIRE_PYTHON=1 but BATON_TEST_PYTHON is not set (run scripts/python-env.sh)"
-            );
-        }
-        eprintln!(
-            "skipped: BATON_TEST_PYTHON is not set (run scripts/python-env.sh and point it at .venv/bin/python)"
-        );
-        return None;
-    };
+    let python = baton_testkit::test_python()?;
     let script: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/python/mcp_echo_server.py")
         .canonicalize()

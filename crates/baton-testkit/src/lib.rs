@@ -34,6 +34,7 @@ mod exchange;
 mod ollama;
 mod openai;
 mod prompt;
+mod python;
 mod record;
 mod script;
 mod server;
@@ -41,6 +42,7 @@ mod stream;
 
 pub use database::TestDatabase;
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
+pub use python::test_python;
 pub use record::{RecordedRequest, Wire};
 pub use script::{Fault, Reply, ScriptedToolCall, Step};
 pub use server::{DEFAULT_RECORD_LIMIT, ScriptedServer, ServerOptions};

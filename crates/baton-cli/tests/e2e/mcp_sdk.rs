@@ -9,24 +9,8 @@ use std::process::{Command, Stdio};
 
 use crate::baton::{Running, Setup, TOKEN, run};
 
-/// The Python with the SDK installed, or `None` (the test is skipped)
-/// unless `BATON_REQUIRE_PYTHON=1`.
-fn python() -> Option<String> {
-    let python = std::env::var("BATON_TEST_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty());
-    if python.is_none() {
-        assert!(
-            std::env::var("BATON_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "BATON_REQUIRE_PYTHON=1 but BATON_TEST_PYTHON is not set (run scripts/python-env.sh)"
-        );
-        println!("skipped: BATON_TEST_PYTHON is not set");
-    }
-    python
-}
-
 async fn official_mcp_sdk_works_against_baton(database: Option<&str>) {
-    let Some(python) = python() else {
+    let Some(python) = baton_testkit::test_python() else {
         return;
     };
     let srv = ScriptedServer::start().await;

@@ -8,15 +8,7 @@ use crate::baton::{Setup, TOKEN, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_openai_sdk_works_against_baton() {
-    let Some(python) = std::env::var("BATON_TEST_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-    else {
-        assert!(
-            std::env::var("BATON_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "BATON_REQUIRE_PYTHON=1 but BATON_TEST_PYTHON is not set (run scripts/python-env.sh)"
-        );
-        println!("skipped: BATON_TEST_PYTHON is not set");
+    let Some(python) = baton_testkit::test_python() else {
         return;
     };
     let srv = ScriptedServer::start().await;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 /// `scripts/python-env.sh`), or `None` (test skipped) when
 /// `BATON_TEST_PYTHON` is not set, unless `BATON_REQUIRE_PYTHON=1`.
 pub fn real_model_dir() -> Option<PathBuf> {
-    let python = python()?;
+    let python = baton_testkit::test_python()?;
     let out = Command::new(&python)
         .args([
             "-c",
@@ -29,22 +29,6 @@ pub fn real_model_dir() -> Option<PathBuf> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
-}
-
-/// `BATON_TEST_PYTHON`, or `None` with a printed reason.
-pub fn python() -> Option<PathBuf> {
-    let Some(python) = std::env::var_os("BATON_TEST_PYTHON") else {
-        if std::env::var("BATON_REQUIRE_PYTHON").as_deref() == Ok("1") {
-            panic!(
-                "BATON_REQUIRE_PYTHON=1 but BATON_TEST_PYTHON is not set (run scripts/python-env.sh)"
-            );
-        }
-        eprintln!(
-            "skipped: BATON_TEST_PYTHON is not set (run scripts/python-env.sh and point it at .venv/bin/python)"
-        );
-        return None;
-    };
-    Some(PathBuf::from(python))
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use baton_embed::LocalEmbedder;
 
-use crate::common::{cosine, max_abs_diff, python, real_model_dir};
+use crate::common::{cosine, max_abs_diff, real_model_dir};
 
 const SENTENCES: [&str; 5] = [
     "The cat sits on the mat",
@@ -61,7 +61,7 @@ fn paraphrases_are_closer_than_unrelated_sentences() {
 
 #[test]
 fn agrees_with_an_independent_numpy_reference_even_beyond_max_tokens() {
-    let (Some(model), Some(python)) = (model(), python()) else {
+    let (Some(model), Some(python)) = (model(), baton_testkit::test_python()) else {
         return;
     };
     let dir = real_model_dir().unwrap();
