@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
-use crate::store::{Store, on_pool, retrying_lost_races};
+use crate::store::{SequenceLock, Store, on_pool};
 
 /// One stored version of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,43 +82,41 @@ impl Store {
         check_text("document", new.content)?;
         let hlc = hlc_column(new.hlc)?;
         let id = uuid::Uuid::now_v7().to_string();
-        let busy = || format!("{} of {} is being recorded", new.name, new.workspace);
-        let version = retrying_lost_races(busy, || async {
-            on_pool!(self, write, |pool| {
-                let mut tx = pool.begin().await?;
-                let latest: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT version, hash FROM document_versions \
+        let lock_key = format!("document_versions\n{}\n{}", new.workspace, new.name);
+        let version = on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            tx.lock_sequence(&lock_key).await?;
+            let latest: Option<(i64, String)> = sqlx::query_as(
+                "SELECT version, hash FROM document_versions \
                      WHERE workspace = $1 AND name = $2 ORDER BY version DESC LIMIT 1",
-                )
-                .bind(new.workspace)
-                .bind(new.name)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let version = match latest {
-                    Some((_, hash)) if hash == new.hash => return Ok(None),
-                    Some((version, _)) => version + 1,
-                    None => 1,
-                };
-                sqlx::query(&format!(
-                    "INSERT INTO document_versions ({COLUMNS}) \
+            )
+            .bind(new.workspace)
+            .bind(new.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let version = match latest {
+                Some((_, hash)) if hash == new.hash => return Ok(None),
+                Some((version, _)) => version + 1,
+                None => 1,
+            };
+            sqlx::query(&format!(
+                "INSERT INTO document_versions ({COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ))
-                .bind(&id)
-                .bind(new.workspace)
-                .bind(new.name)
-                .bind(version)
-                .bind(new.content)
-                .bind(new.hash)
-                .bind(new.device_id.as_str())
-                .bind(hlc)
-                .bind(new.created_ms)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some(version))
-            })
-        })
-        .await?;
+            ))
+            .bind(&id)
+            .bind(new.workspace)
+            .bind(new.name)
+            .bind(version)
+            .bind(new.content)
+            .bind(new.hash)
+            .bind(new.device_id.as_str())
+            .bind(hlc)
+            .bind(new.created_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Some(version)
+        });
         Ok(version.map(|version| DocumentVersion {
             id,
             workspace: new.workspace.to_owned(),

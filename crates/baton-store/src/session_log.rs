@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
-use crate::store::{Store, on_pool, retrying_lost_races};
+use crate::store::{SequenceLock, Store, on_pool};
 
 /// One stored entry of a workspace's session log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,41 +78,39 @@ impl Store {
         check_text("log entry", new.text)?;
         let hlc = hlc_column(new.hlc)?;
         let id = uuid::Uuid::now_v7().to_string();
-        let busy = || format!("the session log of {} is being appended to", new.workspace);
-        let (seq, prev_hash, hash) = retrying_lost_races(busy, || async {
-            on_pool!(self, write, |pool| {
-                let mut tx = pool.begin().await?;
-                let last: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT seq, hash FROM log_entries WHERE workspace = $1 \
+        let lock_key = format!("log_entries\n{}", new.workspace);
+        let (seq, prev_hash, hash) = on_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            tx.lock_sequence(&lock_key).await?;
+            let last: Option<(i64, String)> = sqlx::query_as(
+                "SELECT seq, hash FROM log_entries WHERE workspace = $1 \
                      ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(new.workspace)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let (seq, prev) = match last {
-                    Some((seq, hash)) => (seq + 1, hash),
-                    None => (1, GENESIS.to_owned()),
-                };
-                let hash = entry_hash(&prev, new.text);
-                sqlx::query(&format!(
-                    "INSERT INTO log_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ))
-                .bind(&id)
-                .bind(new.workspace)
-                .bind(seq)
-                .bind(new.text)
-                .bind(&prev)
-                .bind(&hash)
-                .bind(new.device_id.as_str())
-                .bind(hlc)
-                .bind(new.created_ms)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>((seq, prev, hash))
-            })
-        })
-        .await?;
+            )
+            .bind(new.workspace)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (seq, prev) = match last {
+                Some((seq, hash)) => (seq + 1, hash),
+                None => (1, GENESIS.to_owned()),
+            };
+            let hash = entry_hash(&prev, new.text);
+            sqlx::query(&format!(
+                "INSERT INTO log_entries ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .bind(&id)
+            .bind(new.workspace)
+            .bind(seq)
+            .bind(new.text)
+            .bind(&prev)
+            .bind(&hash)
+            .bind(new.device_id.as_str())
+            .bind(hlc)
+            .bind(new.created_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (seq, prev, hash)
+        });
         Ok(LogEntry {
             id,
             workspace: new.workspace.to_owned(),

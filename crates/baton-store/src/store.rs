@@ -285,31 +285,31 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// Attempts at a write that takes the next position of a sequence (a log
-/// entry, a document version) and can lose it to a concurrent writer on
-/// PostgreSQL; SQLite's single writer never loses.
-const POSITION_ATTEMPTS: usize = 8;
+/// Serialises the writers that take the next position of one sequence (a
+/// log entry, a document version) for the rest of their transaction, so
+/// none of them reads a position another is about to take. SQLite's single
+/// writer connection already does; PostgreSQL takes a transaction-scoped
+/// advisory lock on a hash of `key` (a collision only serialises two
+/// sequences that could have run side by side).
+pub(crate) trait SequenceLock {
+    fn lock_sequence(
+        &mut self,
+        key: &str,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
 
-/// Runs `attempt` (one transaction) again while it loses the race for a
-/// unique position, at most [`POSITION_ATTEMPTS`] times; `busy` says what
-/// was contended when every attempt lost.
-pub(crate) async fn retrying_lost_races<T, F, Fut>(
-    busy: impl FnOnce() -> String,
-    mut attempt: F,
-) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
-{
-    for _ in 0..POSITION_ATTEMPTS {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
-            Err(e) => return Err(e.into()),
-        }
+impl SequenceLock for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn lock_sequence(&mut self, _key: &str) -> Result<(), sqlx::Error> {
+        Ok(())
     }
-    Err(StoreError::Conflict(format!(
-        "{} too busily; try again",
-        busy()
-    )))
+}
+
+impl SequenceLock for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn lock_sequence(&mut self, key: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
 }
