@@ -61,6 +61,10 @@ uuid_id!(
     /// A question to a person: may this tool call run?
     ApprovalId
 );
+uuid_id!(
+    /// One run of a workflow: a plan's task graph carried to its end.
+    WorkflowId
+);
 
 /// A device, named by the device itself (`desktop-1`, `phone`): the seed's
 /// free-form `device_id`.

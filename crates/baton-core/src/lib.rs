@@ -16,6 +16,6 @@ pub use chat::{
     StreamAccumulator, StreamEvent, ToolCall, ToolSpec, Usage,
 };
 pub use clock::{Hlc, HlcStamp, rfc3339, wall_millis};
-pub use ids::{ApprovalId, DeviceId, MessageId, RunId, SessionId, ToolCallId};
+pub use ids::{ApprovalId, DeviceId, MessageId, RunId, SessionId, ToolCallId, WorkflowId};
 pub use model::{Capabilities, ModelId, ModelIdError, ModelInfo, Pricing};
 pub use summary::one_line;

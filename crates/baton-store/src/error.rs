@@ -24,6 +24,10 @@ pub enum StoreError {
     /// another device).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A worker wrote for a task it no longer holds: its lease ran out and
+    /// the task was given to another, or the run ended. Nothing changed.
+    #[error("fenced: {0}")]
+    Fenced(String),
     /// The database failed or refused the operation.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -20,6 +20,7 @@ mod runs;
 mod session_log;
 mod sqlite;
 mod store;
+mod workflows;
 mod writer;
 
 pub use documents::{DocumentVersion, NewDocumentVersion};
@@ -34,4 +35,9 @@ pub use runs::{
 };
 pub use session_log::{LogEntry, NewLogEntry};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
+pub use workflows::{
+    ClaimNext, ClaimRequest, ClaimedTask, Completion, FailureOutcome, NewTask, NewWorkflow,
+    TaskFailure, TaskOutcome, TaskState, WORKFLOW_CHANNEL, WorkflowEvent, WorkflowRun,
+    WorkflowStatus, WorkflowTask,
+};
 pub use writer::{Committed, RecordWriter, WriterOptions};

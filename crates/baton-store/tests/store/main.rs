@@ -36,6 +36,18 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    workflow_diamond_runs_to_completion_in_order,
+    workflow_stale_epoch_changes_nothing,
+    workflow_failures_retry_with_backoff_then_fail_the_run,
+    workflow_fail_without_retry_fails_at_once,
+    workflow_reaper_fails_a_task_out_of_attempts,
+    workflow_heartbeat_renews_every_lease_of_a_worker,
+    workflow_claims_follow_priority_and_queues,
+    workflow_queue_limit_caps_concurrent_claims,
+    workflow_approval_waits_for_a_person,
+    workflow_cancel_fences_holders_and_refuses_ended_runs,
+    workflow_resume_keeps_finished_work,
+    workflow_concurrent_workers_complete_each_task_once,
     migrations_are_idempotent_on_reopen,
     ping_reports_backend,
     device_state_upserts_newer_stamp_wins,

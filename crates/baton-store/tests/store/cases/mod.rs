@@ -9,6 +9,7 @@ mod messages;
 mod runs;
 mod session_log;
 mod sessions;
+mod workflows;
 mod writer;
 
 pub use devices::*;
@@ -19,4 +20,5 @@ pub use messages::*;
 pub use runs::*;
 pub use session_log::*;
 pub use sessions::*;
+pub use workflows::*;
 pub use writer::*;

@@ -1,0 +1,1682 @@
+//! Workflow runs: a plan's tasks, the edges between them, fenced claims and
+//! the append-only run-event log.
+//!
+//! Every state change is one transaction that also appends its events, so
+//! what a watcher reads is exactly what happened, in order. A claim bumps
+//! the task's `epoch`; a completion, failure, checkpoint or park names the
+//! epoch it holds and changes nothing when that is no longer current
+//! ([`StoreError::Fenced`]). Completing a task counts down its successors'
+//! `pending`, makes those that reach zero ready and, when the worker asks,
+//! claims one of them for it, all in the same commit as the events: a
+//! chain costs one commit per step. On PostgreSQL claims use
+//! `FOR UPDATE SKIP LOCKED`, so any number of workers on any number of
+//! machines share the work, and every commit that appends events notifies
+//! channel [`WORKFLOW_CHANNEL`] with the run id.
+
+use std::collections::BTreeMap;
+
+use baton_core::WorkflowId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::error::StoreError;
+use crate::rows::{check_text, uuid_column};
+use crate::store::{Backends, Store, on_pool};
+
+/// The PostgreSQL notification channel that carries a run id whenever that
+/// run's events or ready tasks change.
+pub const WORKFLOW_CHANNEL: &str = "baton_workflow";
+
+/// Rows per multi-row insert: far under either backend's bind limit.
+const INSERT_CHUNK: usize = 500;
+
+/// The longest a retry waits, whatever the attempt.
+const MAX_BACKOFF_STEPS: i64 = 30;
+
+/// Where a workflow run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl WorkflowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowStatus::Running => "running",
+            WorkflowStatus::Completed => "completed",
+            WorkflowStatus::Failed => "failed",
+            WorkflowStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WorkflowStatus> {
+        [
+            WorkflowStatus::Running,
+            WorkflowStatus::Completed,
+            WorkflowStatus::Failed,
+            WorkflowStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        self != WorkflowStatus::Running
+    }
+}
+
+/// Where one task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Some dependency has not completed.
+    Blocked,
+    /// Waiting for a worker (after `ready_at`, when it is backing off).
+    Ready,
+    /// A worker holds it under a lease.
+    Claimed,
+    /// Parked until a person decides (an approval step); holds no worker.
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Blocked => "blocked",
+            TaskState::Ready => "ready",
+            TaskState::Claimed => "claimed",
+            TaskState::Waiting => "waiting",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskState> {
+        [
+            TaskState::Blocked,
+            TaskState::Ready,
+            TaskState::Claimed,
+            TaskState::Waiting,
+            TaskState::Completed,
+            TaskState::Failed,
+            TaskState::Cancelled,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// A workflow run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowRun {
+    pub id: WorkflowId,
+    pub name: String,
+    /// The request as it was made.
+    pub request: Value,
+    /// The validated plan the run follows.
+    pub plan: Value,
+    pub workspace: String,
+    pub device_id: String,
+    pub status: WorkflowStatus,
+    /// Why the run ended, when it did not simply complete.
+    pub reason: Option<String>,
+    pub total_tasks: i64,
+    /// Tasks that completed.
+    pub done_tasks: i64,
+    /// The sequence number of the run's latest event.
+    pub last_event: i64,
+    /// The outputs of the tasks nothing depends on, by task id.
+    pub result: Option<Value>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+/// One task of a run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowTask {
+    pub key: String,
+    /// Its place in the plan.
+    pub position: i64,
+    pub kind: String,
+    /// The plan's task, as given.
+    pub spec: Value,
+    pub queue: String,
+    pub priority: i64,
+    pub state: TaskState,
+    /// Dependencies not yet completed.
+    pub pending: i64,
+    pub depends_on: Vec<String>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub timeout_ms: i64,
+    pub epoch: i64,
+    pub worker_id: Option<String>,
+    pub lease_until_ms: Option<i64>,
+    pub ready_at_ms: i64,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub model: Option<String>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+}
+
+/// One entry of a run's event log. `seq` counts from 1 without gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowEvent {
+    pub run_id: WorkflowId,
+    pub seq: i64,
+    /// `workflow_started`, `task_started`, `task_checkpointed`,
+    /// `task_completed`, `task_retrying`, `task_failed`, `task_waiting`,
+    /// `workflow_completed`, `workflow_failed`, `workflow_cancelled`,
+    /// `workflow_resumed`.
+    pub kind: String,
+    pub task: Option<String>,
+    pub data: Value,
+    pub created_ms: i64,
+}
+
+/// A run to store, with its tasks in plan order.
+#[derive(Debug, Clone)]
+pub struct NewWorkflow<'a> {
+    pub id: WorkflowId,
+    pub name: &'a str,
+    pub request: &'a Value,
+    pub plan: &'a Value,
+    pub workspace: &'a str,
+    pub device_id: &'a str,
+    pub tasks: &'a [NewTask],
+    pub now_ms: i64,
+}
+
+/// One task of a [`NewWorkflow`]; the plan was validated (known
+/// dependencies, no cycle) before it got here.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub key: String,
+    pub kind: String,
+    pub spec: Value,
+    pub queue: String,
+    pub priority: i64,
+    pub max_attempts: i64,
+    pub timeout_ms: i64,
+    pub depends_on: Vec<String>,
+}
+
+/// What a worker asks for when it claims.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    pub worker: &'a str,
+    /// Only these queues; `None` serves every queue.
+    pub queues: Option<&'a [String]>,
+    pub limit: u32,
+    /// How long the lease lasts without a heartbeat.
+    pub lease_ms: i64,
+    pub now_ms: i64,
+}
+
+/// A task a worker now holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTask {
+    pub run_id: WorkflowId,
+    pub key: String,
+    pub kind: String,
+    pub spec: Value,
+    pub queue: String,
+    /// The fencing token every later write for this attempt must carry.
+    pub epoch: i64,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub timeout_ms: i64,
+    /// What an earlier attempt stored before it was cut off.
+    pub checkpoint: Option<Value>,
+}
+
+/// What a finished task produced and cost.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskOutcome<'a> {
+    pub output: &'a Value,
+    pub model: Option<&'a str>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+}
+
+impl<'a> TaskOutcome<'a> {
+    /// An outcome that used no model.
+    pub fn plain(output: &'a Value) -> TaskOutcome<'a> {
+        TaskOutcome {
+            output,
+            model: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+        }
+    }
+}
+
+/// The worker that completes a task may take one newly ready successor in
+/// the same commit.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimNext<'a> {
+    pub worker: &'a str,
+    pub queues: Option<&'a [String]>,
+    pub lease_ms: i64,
+}
+
+/// What a completion changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// The successor claimed for the completing worker.
+    pub next: Option<ClaimedTask>,
+    /// Other tasks that became ready.
+    pub released: usize,
+    /// The run's status when this completion ended it.
+    pub finished: Option<WorkflowStatus>,
+}
+
+/// Why an attempt failed and whether it may be tried again: the task is
+/// retried after a linear backoff of `backoff_ms` per attempt while
+/// attempts remain and `retry` is set; otherwise it fails, and its run
+/// with it.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskFailure<'a> {
+    pub error: &'a str,
+    pub retry: bool,
+    pub backoff_ms: i64,
+}
+
+/// What a failed attempt led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// The task will be tried again after its backoff.
+    Retrying { attempt: i64, ready_at_ms: i64 },
+    /// The task failed for good and took its run with it.
+    Failed,
+}
+
+/// Which hold a finishing write proves.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    /// A worker's claim under this epoch.
+    Claimed(i64),
+    /// An approval step parked for a person.
+    Waiting,
+}
+
+/// One event to append.
+struct NewEvent<'a> {
+    kind: &'static str,
+    task: Option<&'a str>,
+    data: Value,
+}
+
+/// Begins a write transaction on whichever backend the store has, runs
+/// `$body` with it and commits. SQLite starts `IMMEDIATE`, so a transaction
+/// that reads before it writes never has to upgrade its lock when another
+/// process (the CLI beside a server) writes the same file.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.backend {
+            Backends::Sqlite(sqlite) => {
+                let mut $tx = sqlite.writer().begin_with("BEGIN IMMEDIATE").await?;
+                let value = $body;
+                $tx.commit().await?;
+                value
+            }
+            Backends::Postgres(pg) => {
+                let mut $tx = pg.pool().begin().await?;
+                let value = $body;
+                $tx.commit().await?;
+                value
+            }
+        }
+    };
+}
+
+/// Reads with whichever pool the store has.
+macro_rules! on_reader {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            Backends::Sqlite(sqlite) => {
+                let $pool = sqlite.reader();
+                $body
+            }
+            Backends::Postgres(pg) => {
+                let $pool = pg.pool();
+                $body
+            }
+        }
+    };
+}
+
+/// What differs between the backends inside a workflow transaction.
+trait Dialect {
+    /// Claims up to `limit` ready tasks of `queue` (one limited queue) or of
+    /// every unlimited queue in `queues` (all when `None`).
+    fn claim_rows(
+        &mut self,
+        claim: &ClaimRequest<'_>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> impl std::future::Future<Output = Result<Vec<ClaimedRow>, sqlx::Error>> + Send;
+
+    /// Serialises claims on one limited queue until the commit.
+    fn lock_queue(
+        &mut self,
+        queue: &str,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Tells other processes the run changed, at commit.
+    fn notify(
+        &mut self,
+        run: &str,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// The columns a claim returns.
+const CLAIMED_COLUMNS: &str =
+    "run_id, key, kind, spec, queue, epoch, attempts, max_attempts, timeout_ms, checkpoint";
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    run_id: String,
+    key: String,
+    kind: String,
+    spec: String,
+    queue: String,
+    epoch: i64,
+    attempts: i64,
+    max_attempts: i64,
+    timeout_ms: i64,
+    checkpoint: Option<String>,
+}
+
+impl ClaimedRow {
+    fn into_claimed(self) -> Result<ClaimedTask, StoreError> {
+        Ok(ClaimedTask {
+            run_id: WorkflowId(uuid_column(&self.run_id)?),
+            spec: json_column(&self.spec)?,
+            checkpoint: self.checkpoint.as_deref().map(json_column).transpose()?,
+            key: self.key,
+            kind: self.kind,
+            queue: self.queue,
+            epoch: self.epoch,
+            attempt: self.attempts,
+            max_attempts: self.max_attempts,
+            timeout_ms: self.timeout_ms,
+        })
+    }
+}
+
+/// The queue filter of a claim, as SQL over a bound parameter `$5`.
+fn queue_filter(queue: Option<&str>, queues: Option<&[String]>, list_sql: &str) -> String {
+    match (queue, queues) {
+        (Some(_), _) => "queue = $5".to_owned(),
+        (None, None) => "queue NOT IN (SELECT name FROM workflow_queues)".to_owned(),
+        (None, Some(_)) => {
+            format!("queue NOT IN (SELECT name FROM workflow_queues) AND {list_sql}")
+        }
+    }
+}
+
+impl Dialect for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn claim_rows(
+        &mut self,
+        claim: &ClaimRequest<'_>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
+        let filter = queue_filter(
+            queue,
+            claim.queues,
+            "queue IN (SELECT value FROM json_each($5))",
+        );
+        let sql = format!(
+            "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
+             attempts = attempts + 1, worker_id = $1, lease_until = $2, \
+             started_at = COALESCE(started_at, $3) \
+             WHERE (run_id, key) IN (SELECT run_id, key FROM workflow_tasks \
+             WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
+             ORDER BY priority DESC, ready_at LIMIT $4) \
+             RETURNING {CLAIMED_COLUMNS}"
+        );
+        let query = sqlx::query_as(&sql)
+            .bind(claim.worker)
+            .bind(claim.now_ms + claim.lease_ms)
+            .bind(claim.now_ms)
+            .bind(limit);
+        let query = match (queue, claim.queues) {
+            (Some(queue), _) => query.bind(queue.to_owned()),
+            (None, Some(queues)) => query.bind(serde_json::to_string(queues).unwrap_or_default()),
+            (None, None) => query,
+        };
+        query.fetch_all(&mut **self).await
+    }
+
+    async fn lock_queue(&mut self, _queue: &str) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn notify(&mut self, _run: &str) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+impl Dialect for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn claim_rows(
+        &mut self,
+        claim: &ClaimRequest<'_>,
+        queue: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
+        let filter = queue_filter(queue, claim.queues, "queue = ANY($5)");
+        let sql = format!(
+            "WITH picked AS (SELECT run_id, key FROM workflow_tasks \
+             WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
+             ORDER BY priority DESC, ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE workflow_tasks t SET state = 'claimed', epoch = t.epoch + 1, \
+             attempts = t.attempts + 1, worker_id = $1, lease_until = $2, \
+             started_at = COALESCE(t.started_at, $3) \
+             FROM picked WHERE t.run_id = picked.run_id AND t.key = picked.key \
+             RETURNING t.run_id, t.key, t.kind, t.spec, t.queue, t.epoch, t.attempts, \
+             t.max_attempts, t.timeout_ms, t.checkpoint"
+        );
+        let query = sqlx::query_as(&sql)
+            .bind(claim.worker)
+            .bind(claim.now_ms + claim.lease_ms)
+            .bind(claim.now_ms)
+            .bind(limit);
+        let query = match (queue, claim.queues) {
+            (Some(queue), _) => query.bind(queue.to_owned()),
+            (None, Some(queues)) => query.bind(queues.to_vec()),
+            (None, None) => query,
+        };
+        query.fetch_all(&mut **self).await
+    }
+
+    async fn lock_queue(&mut self, queue: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1 FROM workflow_queues WHERE name = $1 FOR UPDATE")
+            .bind(queue)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
+    async fn notify(&mut self, run: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(WORKFLOW_CHANNEL)
+            .bind(run)
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+}
+
+fn json_column(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::corrupt(format!("stored JSON: {e}")))
+}
+
+fn json_text(value: &Value) -> Result<String, StoreError> {
+    let text = value.to_string();
+    check_text("workflow JSON", &text)?;
+    Ok(text)
+}
+
+fn fenced(run: &str, key: &str, hold: Hold) -> StoreError {
+    StoreError::Fenced(match hold {
+        Hold::Claimed(epoch) => format!(
+            "task {key} of workflow {run} is no longer held under epoch {epoch} \
+             (its lease ran out, or the run ended)"
+        ),
+        Hold::Waiting => format!("task {key} of workflow {run} is not waiting for a decision"),
+    })
+}
+
+/// Appends `events` to `run`'s log inside the caller's transaction, adding
+/// `done` to its completed-task count; returns the run's counters after.
+macro_rules! append_events {
+    ($tx:ident, $run:expr, $events:expr, $done:expr, $now:expr) => {{
+        let run: &str = $run;
+        let events: &[NewEvent<'_>] = $events;
+        let (last, done, total): (i64, i64, i64) = sqlx::query_as(
+            "UPDATE workflow_runs SET last_event = last_event + $2, \
+             done_tasks = done_tasks + $3, updated_at = $4 WHERE id = $1 \
+             RETURNING last_event, done_tasks, total_tasks",
+        )
+        .bind(run)
+        .bind(events.len() as i64)
+        .bind($done)
+        .bind($now)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let mut seq = last - events.len() as i64;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO workflow_events (run_id, seq, kind, task_key, data, created_at) ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                seq += 1;
+                rows.push((seq, event.kind, event.task, json_text(&event.data)?));
+            }
+            insert.push_values(rows, |mut b, (seq, kind, task, data)| {
+                b.push_bind(run)
+                    .push_bind(seq)
+                    .push_bind(kind)
+                    .push_bind(task)
+                    .push_bind(data)
+                    .push_bind($now);
+            });
+            insert.build().execute(&mut *$tx).await?;
+        }
+        $tx.notify(run).await?;
+        (last, done, total)
+    }};
+}
+
+/// Ends `run` as failed: every unfinished task is cancelled (a worker still
+/// holding one is fenced out), and the event says why.
+macro_rules! fail_run {
+    ($tx:ident, $run:expr, $reason:expr, $now:expr) => {{
+        let run: &str = $run;
+        let reason: &str = $reason;
+        sqlx::query(
+            "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
+             lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
+             AND state IN ('blocked', 'ready', 'claimed', 'waiting')",
+        )
+        .bind(run)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "UPDATE workflow_runs SET status = 'failed', reason = $2, finished_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(run)
+        .bind(reason)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        append_events!(
+            $tx,
+            run,
+            &[NewEvent {
+                kind: "workflow_failed",
+                task: None,
+                data: json!({ "reason": reason }),
+            }],
+            0i64,
+            $now
+        );
+    }};
+}
+
+/// Completes the task `key` held by `hold` with `outcome`, counts down its
+/// successors and, with `next`, claims one that became ready; ends the run
+/// when it was the last task.
+macro_rules! finish_task {
+    ($tx:ident, $run:expr, $key:expr, $hold:expr, $outcome:expr, $next:expr, $now:expr) => {{
+        let run: &str = $run;
+        let key: &str = $key;
+        let hold: Hold = $hold;
+        let outcome: &TaskOutcome<'_> = $outcome;
+        let next: Option<&ClaimNext<'_>> = $next;
+        let (state, epoch) = match hold {
+            Hold::Claimed(epoch) => ("claimed", epoch),
+            Hold::Waiting => ("waiting", -1),
+        };
+        let done = sqlx::query(
+            "UPDATE workflow_tasks SET state = 'completed', output = $4, model = $5, \
+             prompt_tokens = prompt_tokens + $6, completion_tokens = completion_tokens + $7, \
+             cost_usd = cost_usd + $8, worker_id = NULL, lease_until = NULL, \
+             finished_at = $9, error = NULL \
+             WHERE run_id = $1 AND key = $2 AND state = $3 AND ($10 < 0 OR epoch = $10)",
+        )
+        .bind(run)
+        .bind(key)
+        .bind(state)
+        .bind(json_text(outcome.output)?)
+        .bind(outcome.model)
+        .bind(outcome.prompt_tokens)
+        .bind(outcome.completion_tokens)
+        .bind(outcome.cost_usd)
+        .bind($now)
+        .bind(epoch)
+        .execute(&mut *$tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(fenced(run, key, hold));
+        }
+        let ready: Vec<(String, i64, String)> = sqlx::query_as(
+            "UPDATE workflow_tasks SET pending = pending - 1, \
+             state = CASE WHEN pending = 1 THEN 'ready' ELSE state END, ready_at = $3 \
+             WHERE run_id = $1 AND state = 'blocked' AND key IN \
+             (SELECT to_key FROM workflow_edges WHERE run_id = $1 AND from_key = $2) \
+             RETURNING key, pending, queue",
+        )
+        .bind(run)
+        .bind(key)
+        .bind($now)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let ready: Vec<(String, String)> = ready
+            .into_iter()
+            .filter(|(_, pending, _)| *pending == 0)
+            .map(|(key, _, queue)| (key, queue))
+            .collect();
+        let mut claimed = None;
+        if let Some(next) = next {
+            let wanted = ready.iter().find(|(_, queue)| {
+                next.queues.is_none_or(|queues| queues.contains(queue))
+            });
+            if let Some((next_key, queue)) = wanted {
+                let limited: Option<(i64,)> =
+                    sqlx::query_as("SELECT concurrency FROM workflow_queues WHERE name = $1")
+                        .bind(queue)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                if limited.is_none() {
+                    let row: ClaimedRow = sqlx::query_as(&format!(
+                        "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
+                         attempts = attempts + 1, worker_id = $3, lease_until = $4, \
+                         started_at = COALESCE(started_at, $5) \
+                         WHERE run_id = $1 AND key = $2 RETURNING {CLAIMED_COLUMNS}"
+                    ))
+                    .bind(run)
+                    .bind(next_key)
+                    .bind(next.worker)
+                    .bind($now + next.lease_ms)
+                    .bind($now)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    claimed = Some(row.into_claimed()?);
+                }
+            }
+        }
+        let mut events = vec![NewEvent {
+            kind: "task_completed",
+            task: Some(key),
+            data: json!({
+                "model": outcome.model,
+                "prompt_tokens": outcome.prompt_tokens,
+                "completion_tokens": outcome.completion_tokens,
+                "cost_usd": outcome.cost_usd,
+            }),
+        }];
+        if let Some(task) = &claimed {
+            events.push(started_event(task, next.map(|n| n.worker).unwrap_or_default()));
+        }
+        let (_, done, total) = append_events!($tx, run, &events, 1i64, $now);
+        let mut finished = None;
+        if done == total {
+            let sinks: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT key, output FROM workflow_tasks WHERE run_id = $1 AND key NOT IN \
+                 (SELECT from_key FROM workflow_edges WHERE run_id = $1) ORDER BY position",
+            )
+            .bind(run)
+            .fetch_all(&mut *$tx)
+            .await?;
+            let mut result = serde_json::Map::new();
+            for (key, output) in sinks {
+                let output = output.as_deref().map(json_column).transpose()?;
+                result.insert(key, output.unwrap_or(Value::Null));
+            }
+            let result = Value::Object(result);
+            sqlx::query(
+                "UPDATE workflow_runs SET status = 'completed', result = $2, finished_at = $3, \
+                 prompt_tokens = (SELECT COALESCE(SUM(prompt_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
+                 completion_tokens = (SELECT COALESCE(SUM(completion_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
+                 cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM workflow_tasks WHERE run_id = $1) \
+                 WHERE id = $1",
+            )
+            .bind(run)
+            .bind(json_text(&result)?)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            append_events!(
+                $tx,
+                run,
+                &[NewEvent {
+                    kind: "workflow_completed",
+                    task: None,
+                    data: json!({ "result": result }),
+                }],
+                0i64,
+                $now
+            );
+            finished = Some(WorkflowStatus::Completed);
+        }
+        Completion {
+            released: ready.len() - usize::from(claimed.is_some()),
+            next: claimed,
+            finished,
+        }
+    }};
+}
+
+fn started_event<'a>(task: &'a ClaimedTask, worker: &str) -> NewEvent<'a> {
+    NewEvent {
+        kind: "task_started",
+        task: Some(&task.key),
+        data: json!({ "attempt": task.attempt, "worker": worker, "epoch": task.epoch }),
+    }
+}
+
+/// Groups claimed rows into per-run `task_started` events and appends them.
+macro_rules! record_claims {
+    ($tx:ident, $claimed:expr, $worker:expr, $now:expr) => {{
+        let claimed: &[ClaimedTask] = $claimed;
+        let mut by_run: BTreeMap<String, Vec<NewEvent<'_>>> = BTreeMap::new();
+        for task in claimed {
+            by_run
+                .entry(task.run_id.to_string())
+                .or_default()
+                .push(started_event(task, $worker));
+        }
+        for (run, events) in &by_run {
+            append_events!($tx, run, events, 0i64, $now);
+        }
+    }};
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: String,
+    name: String,
+    request: String,
+    plan: String,
+    workspace: String,
+    device_id: String,
+    status: String,
+    reason: Option<String>,
+    total_tasks: i64,
+    done_tasks: i64,
+    last_event: i64,
+    result: Option<String>,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_usd: f64,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+}
+
+const RUN_COLUMNS: &str = "id, name, request, plan, workspace, device_id, status, reason, \
+     total_tasks, done_tasks, last_event, result, prompt_tokens, completion_tokens, cost_usd, \
+     created_at, updated_at, finished_at";
+
+impl RunRow {
+    fn into_run(self) -> Result<WorkflowRun, StoreError> {
+        Ok(WorkflowRun {
+            id: WorkflowId(uuid_column(&self.id)?),
+            name: self.name,
+            request: json_column(&self.request)?,
+            plan: json_column(&self.plan)?,
+            workspace: self.workspace,
+            device_id: self.device_id,
+            status: WorkflowStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::corrupt(format!("workflow status {:?}", self.status)))?,
+            reason: self.reason,
+            total_tasks: self.total_tasks,
+            done_tasks: self.done_tasks,
+            last_event: self.last_event,
+            result: self.result.as_deref().map(json_column).transpose()?,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost_usd: self.cost_usd,
+            created_ms: self.created_at,
+            updated_ms: self.updated_at,
+            finished_ms: self.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    key: String,
+    position: i64,
+    kind: String,
+    spec: String,
+    queue: String,
+    priority: i64,
+    state: String,
+    pending: i64,
+    attempts: i64,
+    max_attempts: i64,
+    timeout_ms: i64,
+    epoch: i64,
+    worker_id: Option<String>,
+    lease_until: Option<i64>,
+    ready_at: i64,
+    output: Option<String>,
+    error: Option<String>,
+    model: Option<String>,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_usd: f64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+const TASK_COLUMNS: &str = "key, position, kind, spec, queue, priority, state, pending, \
+     attempts, max_attempts, timeout_ms, epoch, worker_id, lease_until, ready_at, output, error, \
+     model, prompt_tokens, completion_tokens, cost_usd, started_at, finished_at";
+
+impl TaskRow {
+    fn into_task(self, depends_on: Vec<String>) -> Result<WorkflowTask, StoreError> {
+        Ok(WorkflowTask {
+            state: TaskState::parse(&self.state)
+                .ok_or_else(|| StoreError::corrupt(format!("task state {:?}", self.state)))?,
+            spec: json_column(&self.spec)?,
+            output: self.output.as_deref().map(json_column).transpose()?,
+            key: self.key,
+            position: self.position,
+            kind: self.kind,
+            queue: self.queue,
+            priority: self.priority,
+            pending: self.pending,
+            depends_on,
+            attempts: self.attempts,
+            max_attempts: self.max_attempts,
+            timeout_ms: self.timeout_ms,
+            epoch: self.epoch,
+            worker_id: self.worker_id,
+            lease_until_ms: self.lease_until,
+            ready_at_ms: self.ready_at,
+            error: self.error,
+            model: self.model,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost_usd: self.cost_usd,
+            started_ms: self.started_at,
+            finished_ms: self.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    run_id: String,
+    seq: i64,
+    kind: String,
+    task_key: Option<String>,
+    data: String,
+    created_at: i64,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<WorkflowEvent, StoreError> {
+        Ok(WorkflowEvent {
+            run_id: WorkflowId(uuid_column(&self.run_id)?),
+            seq: self.seq,
+            kind: self.kind,
+            task: self.task_key,
+            data: json_column(&self.data)?,
+            created_ms: self.created_at,
+        })
+    }
+}
+
+/// When a task tried `attempts` times may run again: a linear backoff of
+/// `base` (a bound parameter) per attempt after `now`, capped.
+fn backoff_sql(now: &str, base: &str) -> String {
+    format!(
+        "{now} + {base} * (CASE WHEN attempts > {MAX_BACKOFF_STEPS} THEN {MAX_BACKOFF_STEPS} \
+         ELSE attempts END)"
+    )
+}
+
+impl Store {
+    /// Stores a new run with its tasks and edges; tasks without
+    /// dependencies are ready at once. Appends `workflow_started`.
+    pub async fn create_workflow(&self, new: &NewWorkflow<'_>) -> Result<WorkflowRun, StoreError> {
+        check_text("workflow name", new.name)?;
+        check_text("workspace", new.workspace)?;
+        check_text("device id", new.device_id)?;
+        let request = json_text(new.request)?;
+        let plan = json_text(new.plan)?;
+        let tasks = new
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(position, task)| {
+                check_text("task id", &task.key)?;
+                check_text("task queue", &task.queue)?;
+                Ok((position as i64, task, json_text(&task.spec)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let id = new.id.to_string();
+        let now = new.now_ms;
+        in_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO workflow_runs (id, name, request, plan, workspace, device_id, \
+                 status, total_tasks, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $8)",
+            )
+            .bind(&id)
+            .bind(new.name)
+            .bind(&request)
+            .bind(&plan)
+            .bind(new.workspace)
+            .bind(new.device_id)
+            .bind(tasks.len() as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            for chunk in tasks.chunks(INSERT_CHUNK) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO workflow_tasks (run_id, key, position, kind, spec, queue, \
+                     priority, state, pending, max_attempts, timeout_ms, ready_at) ",
+                );
+                insert.push_values(chunk, |mut b, (position, task, spec)| {
+                    let pending = task.depends_on.len() as i64;
+                    b.push_bind(&id)
+                        .push_bind(&task.key)
+                        .push_bind(*position)
+                        .push_bind(&task.kind)
+                        .push_bind(spec)
+                        .push_bind(&task.queue)
+                        .push_bind(task.priority)
+                        .push_bind(if pending == 0 { "ready" } else { "blocked" })
+                        .push_bind(pending)
+                        .push_bind(task.max_attempts)
+                        .push_bind(task.timeout_ms)
+                        .push_bind(now);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            let edges: Vec<(&str, &str)> = new
+                .tasks
+                .iter()
+                .flat_map(|task| {
+                    task.depends_on
+                        .iter()
+                        .map(|from| (from.as_str(), task.key.as_str()))
+                })
+                .collect();
+            for chunk in edges.chunks(INSERT_CHUNK) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO workflow_edges (run_id, from_key, to_key) ",
+                );
+                insert.push_values(chunk, |mut b, (from, to)| {
+                    b.push_bind(&id).push_bind(*from).push_bind(*to);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            append_events!(
+                tx,
+                &id,
+                &[NewEvent {
+                    kind: "workflow_started",
+                    task: None,
+                    data: json!({ "name": new.name, "total_tasks": tasks.len() }),
+                }],
+                0i64,
+                now
+            );
+        });
+        self.workflow(new.id)
+            .await?
+            .ok_or_else(|| StoreError::corrupt(format!("workflow {id} vanished after its insert")))
+    }
+
+    /// A run by id.
+    pub async fn workflow(&self, id: WorkflowId) -> Result<Option<WorkflowRun>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1");
+        let row: Option<RunRow> = on_reader!(self, |pool| {
+            sqlx::query_as(&sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(RunRow::into_run).transpose()
+    }
+
+    /// Runs, newest first, created before `before_ms` when given.
+    pub async fn workflows(
+        &self,
+        limit: u32,
+        before_ms: Option<i64>,
+    ) -> Result<Vec<WorkflowRun>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE created_at < $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        let rows: Vec<RunRow> = on_reader!(self, |pool| {
+            sqlx::query_as(&sql)
+                .bind(before_ms.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(RunRow::into_run).collect()
+    }
+
+    /// A run's tasks in plan order, with their dependencies.
+    pub async fn workflow_tasks(&self, id: WorkflowId) -> Result<Vec<WorkflowTask>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM workflow_tasks WHERE run_id = $1 ORDER BY position"
+        );
+        let run = id.to_string();
+        let (rows, edges): (Vec<TaskRow>, Vec<(String, String)>) = on_reader!(self, |pool| {
+            let rows = sqlx::query_as(&sql).bind(&run).fetch_all(pool).await?;
+            let edges = sqlx::query_as(
+                "SELECT from_key, to_key FROM workflow_edges WHERE run_id = $1 ORDER BY from_key",
+            )
+            .bind(&run)
+            .fetch_all(pool)
+            .await?;
+            (rows, edges)
+        });
+        let mut depends: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (from, to) in edges {
+            depends.entry(to).or_default().push(from);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let deps = depends.remove(&row.key).unwrap_or_default();
+                row.into_task(deps)
+            })
+            .collect()
+    }
+
+    /// The outputs of some of a run's completed tasks (a task's inputs).
+    pub async fn task_outputs(
+        &self,
+        id: WorkflowId,
+        keys: &[String],
+    ) -> Result<BTreeMap<String, Value>, StoreError> {
+        if keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let keys_json = serde_json::to_string(keys).unwrap_or_default();
+        let rows: Vec<(String, Option<String>)> = match &self.backend {
+            Backends::Sqlite(sqlite) => {
+                sqlx::query_as(
+                    "SELECT key, output FROM workflow_tasks WHERE run_id = $1 \
+                     AND state = 'completed' AND key IN (SELECT value FROM json_each($2))",
+                )
+                .bind(id.to_string())
+                .bind(keys_json)
+                .fetch_all(sqlite.reader())
+                .await?
+            }
+            Backends::Postgres(pg) => {
+                sqlx::query_as(
+                    "SELECT key, output FROM workflow_tasks WHERE run_id = $1 \
+                     AND state = 'completed' AND key = ANY($2)",
+                )
+                .bind(id.to_string())
+                .bind(keys.to_vec())
+                .fetch_all(pg.pool())
+                .await?
+            }
+        };
+        rows.into_iter()
+            .map(|(key, output)| {
+                let output = output.as_deref().map(json_column).transpose()?;
+                Ok((key, output.unwrap_or(Value::Null)))
+            })
+            .collect()
+    }
+
+    /// A run's events after `after` (0 for all), at most `limit`.
+    pub async fn workflow_events(
+        &self,
+        id: WorkflowId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<WorkflowEvent>, StoreError> {
+        let rows: Vec<EventRow> = on_reader!(self, |pool| {
+            sqlx::query_as(
+                "SELECT run_id, seq, kind, task_key, data, created_at FROM workflow_events \
+                 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(id.to_string())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    /// Sets the concurrency limit of a queue (`None` lifts it).
+    pub async fn set_queue_limit(
+        &self,
+        queue: &str,
+        concurrency: Option<u32>,
+    ) -> Result<(), StoreError> {
+        check_text("queue", queue)?;
+        in_tx!(self, |tx| {
+            match concurrency {
+                Some(limit) => {
+                    sqlx::query(
+                        "INSERT INTO workflow_queues (name, concurrency) VALUES ($1, $2) \
+                         ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency",
+                    )
+                    .bind(queue)
+                    .bind(i64::from(limit))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM workflow_queues WHERE name = $1")
+                        .bind(queue)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Claims up to `claim.limit` ready tasks for a worker, most urgent
+    /// first; a queue with a concurrency limit gives out only what fits.
+    pub async fn claim_tasks(
+        &self,
+        claim: &ClaimRequest<'_>,
+    ) -> Result<Vec<ClaimedTask>, StoreError> {
+        check_text("worker id", claim.worker)?;
+        let limit = i64::from(claim.limit.max(1));
+        let limited: Vec<(String, i64)> = on_reader!(self, |pool| {
+            sqlx::query_as("SELECT name, concurrency FROM workflow_queues ORDER BY name")
+                .fetch_all(pool)
+                .await?
+        });
+        let claimed = in_tx!(self, |tx| {
+            let rows = tx.claim_rows(claim, None, limit).await?;
+            let mut claimed = rows
+                .into_iter()
+                .map(ClaimedRow::into_claimed)
+                .collect::<Result<Vec<_>, _>>()?;
+            for (queue, concurrency) in &limited {
+                let left = limit - claimed.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                if claim.queues.is_some_and(|queues| !queues.contains(queue)) {
+                    continue;
+                }
+                tx.lock_queue(queue).await?;
+                let (held,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM workflow_tasks WHERE queue = $1 AND state = 'claimed'",
+                )
+                .bind(queue)
+                .fetch_one(&mut *tx)
+                .await?;
+                let room = (concurrency - held).min(left);
+                if room > 0 {
+                    for row in tx.claim_rows(claim, Some(queue), room).await? {
+                        claimed.push(row.into_claimed()?);
+                    }
+                }
+            }
+            record_claims!(tx, &claimed, claim.worker, claim.now_ms);
+            claimed
+        });
+        Ok(claimed)
+    }
+
+    /// Stores what an attempt produced before it is used (a model's
+    /// answer, an agent run's id), so a later attempt starts from it.
+    pub async fn checkpoint_task(
+        &self,
+        id: WorkflowId,
+        key: &str,
+        epoch: i64,
+        checkpoint: &Value,
+    ) -> Result<(), StoreError> {
+        let run = id.to_string();
+        let text = json_text(checkpoint)?;
+        in_tx!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE workflow_tasks SET checkpoint = $4 \
+                 WHERE run_id = $1 AND key = $2 AND epoch = $3 AND state = 'claimed'",
+            )
+            .bind(&run)
+            .bind(key)
+            .bind(epoch)
+            .bind(&text)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(fenced(&run, key, Hold::Claimed(epoch)));
+            }
+        });
+        Ok(())
+    }
+
+    /// Completes a claimed task under its epoch; see [`Completion`].
+    pub async fn complete_task(
+        &self,
+        id: WorkflowId,
+        key: &str,
+        epoch: i64,
+        outcome: &TaskOutcome<'_>,
+        next: Option<&ClaimNext<'_>>,
+        now_ms: i64,
+    ) -> Result<Completion, StoreError> {
+        let run = id.to_string();
+        Ok(in_tx!(self, |tx| {
+            finish_task!(tx, &run, key, Hold::Claimed(epoch), outcome, next, now_ms)
+        }))
+    }
+
+    /// Records a failed attempt: see [`TaskFailure`].
+    pub async fn fail_task(
+        &self,
+        id: WorkflowId,
+        key: &str,
+        epoch: i64,
+        failure: &TaskFailure<'_>,
+        now_ms: i64,
+    ) -> Result<FailureOutcome, StoreError> {
+        let TaskFailure {
+            error,
+            retry,
+            backoff_ms,
+        } = *failure;
+        let run = id.to_string();
+        let error = baton_core::one_line(error, 4000);
+        check_text("task error", &error)?;
+        Ok(in_tx!(self, |tx| {
+            let row: Option<(String, i64, i64)> = sqlx::query_as(&format!(
+                "UPDATE workflow_tasks SET worker_id = NULL, lease_until = NULL, error = $6, \
+                 state = CASE WHEN $7 AND attempts < max_attempts THEN 'ready' ELSE 'failed' END, \
+                 ready_at = {}, finished_at = CASE WHEN $7 AND attempts < max_attempts \
+                 THEN NULL ELSE $4 END \
+                 WHERE run_id = $1 AND key = $2 AND epoch = $3 AND state = 'claimed' \
+                 RETURNING state, attempts, ready_at",
+                backoff_sql("$4", "$5")
+            ))
+            .bind(&run)
+            .bind(key)
+            .bind(epoch)
+            .bind(now_ms)
+            .bind(backoff_ms)
+            .bind(&error)
+            .bind(retry)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((state, attempt, ready_at)) = row else {
+                return Err(fenced(&run, key, Hold::Claimed(epoch)));
+            };
+            if state == "ready" {
+                append_events!(
+                    tx,
+                    &run,
+                    &[NewEvent {
+                        kind: "task_retrying",
+                        task: Some(key),
+                        data: json!({ "attempt": attempt, "error": error, "retry_at_ms": ready_at }),
+                    }],
+                    0i64,
+                    now_ms
+                );
+                FailureOutcome::Retrying {
+                    attempt,
+                    ready_at_ms: ready_at,
+                }
+            } else {
+                append_events!(
+                    tx,
+                    &run,
+                    &[NewEvent {
+                        kind: "task_failed",
+                        task: Some(key),
+                        data: json!({ "attempt": attempt, "error": error }),
+                    }],
+                    0i64,
+                    now_ms
+                );
+                fail_run!(tx, &run, &format!("task {key} failed: {error}"), now_ms);
+                FailureOutcome::Failed
+            }
+        }))
+    }
+
+    /// Parks a claimed task until a person decides on it (an approval
+    /// step): it holds no worker and no lease while it waits.
+    pub async fn park_task(
+        &self,
+        id: WorkflowId,
+        key: &str,
+        epoch: i64,
+        question: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let run = id.to_string();
+        in_tx!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE workflow_tasks SET state = 'waiting', worker_id = NULL, lease_until = NULL \
+                 WHERE run_id = $1 AND key = $2 AND epoch = $3 AND state = 'claimed'",
+            )
+            .bind(&run)
+            .bind(key)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(fenced(&run, key, Hold::Claimed(epoch)));
+            }
+            append_events!(
+                tx,
+                &run,
+                &[NewEvent {
+                    kind: "task_waiting",
+                    task: Some(key),
+                    data: json!({ "question": question }),
+                }],
+                0i64,
+                now_ms
+            );
+        });
+        Ok(())
+    }
+
+    /// A person's decision on a waiting task: approval completes it with
+    /// `decision` as its output; a refusal fails it, and its run.
+    pub async fn decide_task(
+        &self,
+        id: WorkflowId,
+        key: &str,
+        approved: bool,
+        decision: &Value,
+        now_ms: i64,
+    ) -> Result<Completion, StoreError> {
+        let run = id.to_string();
+        let exists: Option<(String,)> = on_reader!(self, |pool| {
+            sqlx::query_as("SELECT state FROM workflow_tasks WHERE run_id = $1 AND key = $2")
+                .bind(&run)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        if exists.is_none() {
+            return Err(StoreError::NotFound {
+                what: "workflow task",
+                id: format!("{run}/{key}"),
+            });
+        }
+        if approved {
+            let outcome = TaskOutcome::plain(decision);
+            return Ok(in_tx!(self, |tx| {
+                finish_task!(tx, &run, key, Hold::Waiting, &outcome, None, now_ms)
+            }));
+        }
+        let reason = format!("task {key} was refused: {decision}");
+        in_tx!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE workflow_tasks SET state = 'failed', error = $3, finished_at = $4, \
+                 output = $5 WHERE run_id = $1 AND key = $2 AND state = 'waiting'",
+            )
+            .bind(&run)
+            .bind(key)
+            .bind(&reason)
+            .bind(now_ms)
+            .bind(json_text(decision)?)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(fenced(&run, key, Hold::Waiting));
+            }
+            append_events!(
+                tx,
+                &run,
+                &[NewEvent {
+                    kind: "task_failed",
+                    task: Some(key),
+                    data: json!({ "error": reason, "decision": decision }),
+                }],
+                0i64,
+                now_ms
+            );
+            fail_run!(tx, &run, &reason, now_ms);
+        });
+        Ok(Completion {
+            next: None,
+            released: 0,
+            finished: Some(WorkflowStatus::Failed),
+        })
+    }
+
+    /// Renews every lease `worker` holds, in one statement; returns how
+    /// many it holds.
+    pub async fn heartbeat(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let done = on_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE workflow_tasks SET lease_until = $2 \
+                 WHERE worker_id = $1 AND state = 'claimed'",
+            )
+            .bind(worker)
+            .bind(now_ms + lease_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done)
+    }
+
+    /// Returns tasks whose lease ran out (their worker died or stalled) to
+    /// ready after a linear backoff of `backoff_ms` per attempt, or fails
+    /// them (and their runs) when no attempt is left. Returns how many.
+    pub async fn reap_expired(&self, backoff_ms: i64, now_ms: i64) -> Result<usize, StoreError> {
+        Ok(in_tx!(self, |tx| {
+            let rows: Vec<(String, String, String, i64, i64, Option<String>)> =
+                sqlx::query_as(&format!(
+                    "UPDATE workflow_tasks SET \
+                     error = 'the lease of worker ' || COALESCE(worker_id, '?') || ' ran out', \
+                     worker_id = NULL, lease_until = NULL, \
+                     state = CASE WHEN attempts < max_attempts THEN 'ready' ELSE 'failed' END, \
+                     ready_at = {}, finished_at = CASE WHEN attempts < max_attempts \
+                     THEN NULL ELSE $1 END \
+                     WHERE state = 'claimed' AND lease_until < $1 \
+                     RETURNING run_id, key, state, attempts, ready_at, error",
+                    backoff_sql("$1", "$2")
+                ))
+                .bind(now_ms)
+                .bind(backoff_ms)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (run, key, state, attempt, ready_at, error) in &rows {
+                if state == "ready" {
+                    append_events!(
+                        tx,
+                        run,
+                        &[NewEvent {
+                            kind: "task_retrying",
+                            task: Some(key),
+                            data: json!({ "attempt": attempt, "error": error, "retry_at_ms": ready_at }),
+                        }],
+                        0i64,
+                        now_ms
+                    );
+                } else {
+                    append_events!(
+                        tx,
+                        run,
+                        &[NewEvent {
+                            kind: "task_failed",
+                            task: Some(key),
+                            data: json!({ "attempt": attempt, "error": error }),
+                        }],
+                        0i64,
+                        now_ms
+                    );
+                    let reason = format!(
+                        "task {key} failed: {}",
+                        error.as_deref().unwrap_or("its lease ran out")
+                    );
+                    fail_run!(tx, run, &reason, now_ms);
+                }
+            }
+            rows.len()
+        }))
+    }
+
+    /// Cancels a running run: unfinished tasks are cancelled (a worker
+    /// still holding one is fenced out). A run that already ended is a
+    /// [`StoreError::Conflict`] and stays as it was.
+    pub async fn cancel_workflow(
+        &self,
+        id: WorkflowId,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<WorkflowRun, StoreError> {
+        check_text("reason", reason)?;
+        let run = id.to_string();
+        let cancelled = in_tx!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE workflow_runs SET status = 'cancelled', reason = $2, finished_at = $3 \
+                 WHERE id = $1 AND status = 'running'",
+            )
+            .bind(&run)
+            .bind(reason)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                sqlx::query(
+                    "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
+                     lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
+                     AND state IN ('blocked', 'ready', 'claimed', 'waiting')",
+                )
+                .bind(&run)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                append_events!(
+                    tx,
+                    &run,
+                    &[NewEvent {
+                        kind: "workflow_cancelled",
+                        task: None,
+                        data: json!({ "reason": reason }),
+                    }],
+                    0i64,
+                    now_ms
+                );
+            }
+            done.rows_affected() == 1
+        });
+        let stored = self
+            .workflow(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "workflow",
+                id: run.clone(),
+            })?;
+        if !cancelled {
+            return Err(StoreError::Conflict(format!(
+                "workflow {run} already ended ({})",
+                stored.status.as_str()
+            )));
+        }
+        Ok(stored)
+    }
+
+    /// Starts a failed or cancelled run again from where it stopped:
+    /// completed tasks keep their results, the others start over with
+    /// fresh attempts (keeping checkpoints, so a model that already
+    /// answered is not asked again). A completed run is a
+    /// [`StoreError::Conflict`]; a running one is returned as it is.
+    pub async fn resume_workflow(
+        &self,
+        id: WorkflowId,
+        now_ms: i64,
+    ) -> Result<WorkflowRun, StoreError> {
+        let run = id.to_string();
+        let stored = self
+            .workflow(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "workflow",
+                id: run.clone(),
+            })?;
+        match stored.status {
+            WorkflowStatus::Running => return Ok(stored),
+            WorkflowStatus::Completed => {
+                return Err(StoreError::Conflict(format!(
+                    "workflow {run} already completed; there is nothing to resume"
+                )));
+            }
+            WorkflowStatus::Failed | WorkflowStatus::Cancelled => {}
+        }
+        in_tx!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE workflow_runs SET status = 'running', reason = NULL, finished_at = NULL \
+                 WHERE id = $1 AND status IN ('failed', 'cancelled')",
+            )
+            .bind(&run)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "workflow {run} changed while it was being resumed; try again"
+                )));
+            }
+            sqlx::query(
+                "UPDATE workflow_tasks SET state = 'blocked', attempts = 0, error = NULL, \
+                 finished_at = NULL, ready_at = $2, pending = (SELECT COUNT(*) \
+                 FROM workflow_edges e JOIN workflow_tasks d \
+                 ON d.run_id = e.run_id AND d.key = e.from_key \
+                 WHERE e.run_id = $1 AND e.to_key = workflow_tasks.key \
+                 AND d.state <> 'completed') \
+                 WHERE run_id = $1 AND state <> 'completed'",
+            )
+            .bind(&run)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE workflow_tasks SET state = 'ready' \
+                 WHERE run_id = $1 AND state = 'blocked' AND pending = 0",
+            )
+            .bind(&run)
+            .execute(&mut *tx)
+            .await?;
+            append_events!(
+                tx,
+                &run,
+                &[NewEvent {
+                    kind: "workflow_resumed",
+                    task: None,
+                    data: json!({ "from": stored.status.as_str() }),
+                }],
+                0i64,
+                now_ms
+            );
+        });
+        self.workflow(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "workflow",
+                id: run,
+            })
+    }
+}

@@ -1,0 +1,701 @@
+//! Workflow runs: claims under fenced leases, completion with the fan-in
+//! countdown and successor claim in one commit, retries, reaping, approvals,
+//! cancellation, resumption and the gapless event log.
+
+use std::collections::{HashMap, HashSet};
+
+use baton_core::WorkflowId;
+use baton_store::{
+    ClaimNext, ClaimRequest, FailureOutcome, NewTask, NewWorkflow, Store, StoreError, TaskFailure,
+    TaskOutcome, TaskState, WorkflowRun, WorkflowStatus,
+};
+use serde_json::{Value, json};
+
+use crate::harness::TestDb;
+
+const LEASE: i64 = 10_000;
+
+fn task(key: &str, deps: &[&str]) -> NewTask {
+    NewTask {
+        key: key.to_owned(),
+        kind: "noop".to_owned(),
+        spec: json!({ "id": key }),
+        queue: "default".to_owned(),
+        priority: 0,
+        max_attempts: 3,
+        timeout_ms: 60_000,
+        depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
+    }
+}
+
+async fn create(store: &Store, tasks: &[NewTask], now: i64) -> WorkflowRun {
+    let request = json!({ "description": "test" });
+    let plan = json!({ "tasks": [] });
+    store
+        .create_workflow(&NewWorkflow {
+            id: WorkflowId::new(),
+            name: "test",
+            request: &request,
+            plan: &plan,
+            workspace: "/w",
+            device_id: "desktop-1",
+            tasks,
+            now_ms: now,
+        })
+        .await
+        .unwrap()
+}
+
+fn claim<'a>(worker: &'a str, limit: u32, now: i64) -> ClaimRequest<'a> {
+    ClaimRequest {
+        worker,
+        queues: None,
+        limit,
+        lease_ms: LEASE,
+        now_ms: now,
+    }
+}
+
+fn diamond() -> Vec<NewTask> {
+    vec![
+        task("root", &[]),
+        task("left", &["root"]),
+        task("right", &["root"]),
+        task("join", &["left", "right"]),
+    ]
+}
+
+async fn states(store: &Store, id: WorkflowId) -> HashMap<String, TaskState> {
+    store
+        .workflow_tasks(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.key, t.state))
+        .collect()
+}
+
+async fn event_kinds(store: &Store, id: WorkflowId) -> Vec<String> {
+    let events = store.workflow_events(id, 0, 1000).await.unwrap();
+    for (at, event) in events.iter().enumerate() {
+        assert_eq!(event.seq, at as i64 + 1, "events are numbered without gaps");
+    }
+    events
+        .into_iter()
+        .map(|e| match e.task {
+            Some(task) => format!("{}:{task}", e.kind),
+            None => e.kind,
+        })
+        .collect()
+}
+
+pub async fn workflow_diamond_runs_to_completion_in_order(db: TestDb) {
+    let store = db.open().await;
+    let run = create(&store, &diamond(), 1).await;
+    assert_eq!(run.status, WorkflowStatus::Running);
+    assert_eq!(run.total_tasks, 4);
+    let got = store.claim_tasks(&claim("w1", 10, 2)).await.unwrap();
+    assert_eq!(got.len(), 1, "only the root is ready");
+    let root = &got[0];
+    assert_eq!(
+        (root.key.as_str(), root.attempt, root.epoch),
+        ("root", 1, 1)
+    );
+    let output = json!("root done");
+    let next = ClaimNext {
+        worker: "w1",
+        queues: None,
+        lease_ms: LEASE,
+    };
+    let done = store
+        .complete_task(
+            run.id,
+            "root",
+            root.epoch,
+            &TaskOutcome::plain(&output),
+            Some(&next),
+            3,
+        )
+        .await
+        .unwrap();
+    let left = done
+        .next
+        .expect("the worker takes a successor in the same commit");
+    assert_eq!(done.released, 1, "the other successor is ready for anyone");
+    assert!(done.finished.is_none());
+    let right = store.claim_tasks(&claim("w2", 10, 4)).await.unwrap();
+    assert_eq!(right.len(), 1);
+    for task in [&left, &right[0]] {
+        let out = json!(format!("{} done", task.key));
+        let done = store
+            .complete_task(
+                run.id,
+                &task.key,
+                task.epoch,
+                &TaskOutcome::plain(&out),
+                None,
+                5,
+            )
+            .await
+            .unwrap();
+        assert!(done.finished.is_none());
+    }
+    assert_eq!(states(&store, run.id).await["join"], TaskState::Ready);
+    let join = store.claim_tasks(&claim("w1", 10, 6)).await.unwrap();
+    let inputs = store
+        .task_outputs(run.id, &["left".to_owned(), "right".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(inputs["left"], json!("left done"));
+    assert_eq!(inputs["right"], json!("right done"));
+    let out = json!({"answer": 42});
+    let done = store
+        .complete_task(
+            run.id,
+            "join",
+            join[0].epoch,
+            &TaskOutcome {
+                output: &out,
+                model: Some("scripted/m"),
+                prompt_tokens: 10,
+                completion_tokens: 5,
+                cost_usd: 0.5,
+            },
+            None,
+            7,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.finished, Some(WorkflowStatus::Completed));
+    let run = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(run.status, WorkflowStatus::Completed);
+    assert_eq!(run.done_tasks, 4);
+    assert_eq!(run.result, Some(json!({ "join": { "answer": 42 } })));
+    assert_eq!((run.prompt_tokens, run.completion_tokens), (10, 5));
+    assert_eq!(run.finished_ms, Some(7));
+    let kinds = event_kinds(&store, run.id).await;
+    assert_eq!(kinds.first().unwrap(), "workflow_started");
+    assert_eq!(kinds.last().unwrap(), "workflow_completed");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("task_started"))
+            .count(),
+        4
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("task_completed"))
+            .count(),
+        4
+    );
+    assert_eq!(run.last_event, kinds.len() as i64);
+    let tasks = store.workflow_tasks(run.id).await.unwrap();
+    assert_eq!(tasks[3].depends_on, vec!["left", "right"]);
+}
+
+pub async fn workflow_stale_epoch_changes_nothing(db: TestDb) {
+    let store = db.open().await;
+    let run = create(&store, &[task("only", &[])], 1).await;
+    let first = store.claim_tasks(&claim("slow", 1, 2)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // The slow worker's lease runs out; the reaper gives the task back.
+    assert_eq!(store.reap_expired(0, 2 + LEASE + 1).await.unwrap(), 1);
+    let second = store
+        .claim_tasks(&claim("fast", 1, 3 + LEASE))
+        .await
+        .unwrap();
+    assert_eq!(second[0].epoch, first[0].epoch + 1);
+    assert_eq!(second[0].attempt, 2);
+    let late = json!("late");
+    let err = store
+        .complete_task(
+            run.id,
+            "only",
+            first[0].epoch,
+            &TaskOutcome::plain(&late),
+            None,
+            4 + LEASE,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    let err = store
+        .checkpoint_task(run.id, "only", first[0].epoch, &late)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    let err = store
+        .fail_task(
+            run.id,
+            "only",
+            first[0].epoch,
+            &TaskFailure {
+                error: "boom",
+                retry: true,
+                backoff_ms: 0,
+            },
+            5 + LEASE,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    let good = json!("good");
+    let done = store
+        .complete_task(
+            run.id,
+            "only",
+            second[0].epoch,
+            &TaskOutcome::plain(&good),
+            None,
+            6 + LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.finished, Some(WorkflowStatus::Completed));
+    let run = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(run.result, Some(json!({ "only": "good" })));
+    let kinds = event_kinds(&store, run.id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "task_completed:only").count(),
+        1
+    );
+    assert!(kinds.contains(&"task_retrying:only".to_owned()));
+}
+
+pub async fn workflow_failures_retry_with_backoff_then_fail_the_run(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = vec![task("a", &[]), task("b", &["a"])];
+    tasks[0].max_attempts = 2;
+    let run = create(&store, &tasks, 1).await;
+    let first = store.claim_tasks(&claim("w", 1, 10)).await.unwrap();
+    let outcome = store
+        .fail_task(
+            run.id,
+            "a",
+            first[0].epoch,
+            &TaskFailure {
+                error: "flaky",
+                retry: true,
+                backoff_ms: 1_000,
+            },
+            11,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        FailureOutcome::Retrying {
+            attempt: 1,
+            ready_at_ms: 1_011
+        }
+    );
+    assert!(
+        store
+            .claim_tasks(&claim("w", 1, 500))
+            .await
+            .unwrap()
+            .is_empty(),
+        "backing off"
+    );
+    let second = store.claim_tasks(&claim("w", 1, 1_011)).await.unwrap();
+    assert_eq!(second[0].attempt, 2);
+    let outcome = store
+        .fail_task(
+            run.id,
+            "a",
+            second[0].epoch,
+            &TaskFailure {
+                error: "flaky again",
+                retry: true,
+                backoff_ms: 1_000,
+            },
+            1_012,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, FailureOutcome::Failed);
+    let stored = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, WorkflowStatus::Failed);
+    assert!(
+        stored.reason.as_deref().unwrap().contains("flaky again"),
+        "{stored:?}"
+    );
+    let states = states(&store, run.id).await;
+    assert_eq!(states["a"], TaskState::Failed);
+    assert_eq!(states["b"], TaskState::Cancelled);
+    let kinds = event_kinds(&store, run.id).await;
+    assert_eq!(kinds.last().unwrap(), "workflow_failed");
+}
+
+pub async fn workflow_fail_without_retry_fails_at_once(db: TestDb) {
+    let store = db.open().await;
+    let run = create(&store, &[task("a", &[])], 1).await;
+    let got = store.claim_tasks(&claim("w", 1, 2)).await.unwrap();
+    let outcome = store
+        .fail_task(
+            run.id,
+            "a",
+            got[0].epoch,
+            &TaskFailure {
+                error: "bad plan",
+                retry: false,
+                backoff_ms: 0,
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, FailureOutcome::Failed);
+    let stored = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, WorkflowStatus::Failed);
+}
+
+pub async fn workflow_reaper_fails_a_task_out_of_attempts(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = vec![task("a", &[])];
+    tasks[0].max_attempts = 1;
+    let run = create(&store, &tasks, 1).await;
+    store.claim_tasks(&claim("dead", 1, 2)).await.unwrap();
+    assert_eq!(
+        store.reap_expired(0, 3).await.unwrap(),
+        0,
+        "lease still good"
+    );
+    assert_eq!(store.reap_expired(0, 2 + LEASE + 1).await.unwrap(), 1);
+    let stored = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, WorkflowStatus::Failed);
+    assert!(
+        stored
+            .reason
+            .unwrap()
+            .contains("lease of worker dead ran out")
+    );
+}
+
+pub async fn workflow_heartbeat_renews_every_lease_of_a_worker(db: TestDb) {
+    let store = db.open().await;
+    create(&store, &[task("a", &[]), task("b", &[]), task("c", &[])], 1).await;
+    let got = store.claim_tasks(&claim("w1", 2, 2)).await.unwrap();
+    assert_eq!(got.len(), 2);
+    store.claim_tasks(&claim("w2", 1, 2)).await.unwrap();
+    assert_eq!(store.heartbeat("w1", LEASE, 5_000).await.unwrap(), 2);
+    // w2 did not beat: only its task comes back.
+    assert_eq!(store.reap_expired(0, 2 + LEASE + 1).await.unwrap(), 1);
+    assert_eq!(store.heartbeat("w2", LEASE, 5_000).await.unwrap(), 0);
+}
+
+pub async fn workflow_claims_follow_priority_and_queues(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = vec![task("low", &[]), task("high", &[]), task("gpu", &[])];
+    tasks[1].priority = 10;
+    tasks[2].queue = "gpu".to_owned();
+    create(&store, &tasks, 1).await;
+    let cpu = vec!["default".to_owned()];
+    let got = store
+        .claim_tasks(&ClaimRequest {
+            queues: Some(&cpu),
+            ..claim("w", 1, 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got[0].key, "high");
+    let gpu = vec!["gpu".to_owned()];
+    let got = store
+        .claim_tasks(&ClaimRequest {
+            queues: Some(&gpu),
+            ..claim("w", 5, 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].key, "gpu");
+    assert_eq!(got[0].queue, "gpu");
+}
+
+pub async fn workflow_queue_limit_caps_concurrent_claims(db: TestDb) {
+    let store = db.open().await;
+    store.set_queue_limit("gpu", Some(2)).await.unwrap();
+    let tasks: Vec<NewTask> = (0..5)
+        .map(|n| NewTask {
+            queue: "gpu".to_owned(),
+            ..task(&format!("t{n}"), &[])
+        })
+        .chain([task("cpu", &[])])
+        .collect();
+    let run = create(&store, &tasks, 1).await;
+    let got = store.claim_tasks(&claim("w1", 10, 2)).await.unwrap();
+    let gpu = got.iter().filter(|t| t.queue == "gpu").count();
+    assert_eq!(gpu, 2, "{got:?}");
+    assert_eq!(got.len(), 3);
+    assert!(
+        store
+            .claim_tasks(&claim("w2", 10, 2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = got.iter().find(|t| t.queue == "gpu").unwrap();
+    let out = json!(null);
+    store
+        .complete_task(
+            run.id,
+            &first.key,
+            first.epoch,
+            &TaskOutcome::plain(&out),
+            None,
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_tasks(&claim("w2", 10, 4)).await.unwrap().len(),
+        1
+    );
+    store.set_queue_limit("gpu", None).await.unwrap();
+    assert_eq!(
+        store.claim_tasks(&claim("w2", 10, 4)).await.unwrap().len(),
+        2
+    );
+}
+
+pub async fn workflow_approval_waits_for_a_person(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = vec![task("ask", &[]), task("after", &["ask"])];
+    tasks[0].kind = "approval".to_owned();
+    let run = create(&store, &tasks, 1).await;
+    let got = store.claim_tasks(&claim("w", 1, 2)).await.unwrap();
+    store
+        .park_task(run.id, "ask", got[0].epoch, "ship it?", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.heartbeat("w", LEASE, 4).await.unwrap(),
+        0,
+        "holds no lease"
+    );
+    assert_eq!(store.reap_expired(0, 4 + 10 * LEASE).await.unwrap(), 0);
+    let decision = json!({ "approved": true, "by": "ana" });
+    let done = store
+        .decide_task(run.id, "ask", true, &decision, 5)
+        .await
+        .unwrap();
+    assert_eq!(done.released, 1);
+    let err = store
+        .decide_task(run.id, "ask", true, &decision, 6)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "decided once: {err}");
+    let err = store
+        .decide_task(run.id, "nope", true, &decision, 6)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+
+    let run = create(&store, &tasks, 10).await;
+    let got = store.claim_tasks(&claim("w", 5, 11)).await.unwrap();
+    let ask = got.iter().find(|t| t.run_id == run.id).unwrap();
+    store
+        .park_task(run.id, "ask", ask.epoch, "ship it?", 12)
+        .await
+        .unwrap();
+    let refusal = json!({ "approved": false, "by": "ana", "comment": "not yet" });
+    let done = store
+        .decide_task(run.id, "ask", false, &refusal, 13)
+        .await
+        .unwrap();
+    assert_eq!(done.finished, Some(WorkflowStatus::Failed));
+    let stored = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, WorkflowStatus::Failed);
+    assert!(stored.reason.unwrap().contains("not yet"));
+}
+
+pub async fn workflow_cancel_fences_holders_and_refuses_ended_runs(db: TestDb) {
+    let store = db.open().await;
+    let run = create(&store, &diamond(), 1).await;
+    let got = store.claim_tasks(&claim("w", 1, 2)).await.unwrap();
+    let cancelled = store
+        .cancel_workflow(run.id, "changed my mind", 3)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, WorkflowStatus::Cancelled);
+    assert!(
+        states(&store, run.id)
+            .await
+            .values()
+            .all(|s| *s == TaskState::Cancelled)
+    );
+    let out = json!(1);
+    let err = store
+        .complete_task(
+            run.id,
+            "root",
+            got[0].epoch,
+            &TaskOutcome::plain(&out),
+            None,
+            4,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Fenced(_)), "{err}");
+    let before = store.workflow(run.id).await.unwrap().unwrap();
+    let err = store.cancel_workflow(run.id, "again", 5).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(
+        err.to_string().contains("already ended (cancelled)"),
+        "{err}"
+    );
+    assert_eq!(store.workflow(run.id).await.unwrap().unwrap(), before);
+    let err = store
+        .cancel_workflow(WorkflowId::new(), "x", 5)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+}
+
+pub async fn workflow_resume_keeps_finished_work(db: TestDb) {
+    let store = db.open().await;
+    let run = create(&store, &diamond(), 1).await;
+    let root = store.claim_tasks(&claim("w", 1, 2)).await.unwrap();
+    let out = json!("root");
+    store
+        .complete_task(
+            run.id,
+            "root",
+            root[0].epoch,
+            &TaskOutcome::plain(&out),
+            None,
+            3,
+        )
+        .await
+        .unwrap();
+    let both = store.claim_tasks(&claim("w", 2, 4)).await.unwrap();
+    let answer = json!({ "text": "the model's answer" });
+    let left = both.iter().find(|t| t.key == "left").unwrap();
+    store
+        .checkpoint_task(run.id, "left", left.epoch, &answer)
+        .await
+        .unwrap();
+    store.cancel_workflow(run.id, "stop", 5).await.unwrap();
+    let resumed = store.resume_workflow(run.id, 6).await.unwrap();
+    assert_eq!(resumed.status, WorkflowStatus::Running);
+    let states = states(&store, run.id).await;
+    assert_eq!(states["root"], TaskState::Completed);
+    assert_eq!(states["left"], TaskState::Ready);
+    assert_eq!(states["right"], TaskState::Ready);
+    assert_eq!(states["join"], TaskState::Blocked);
+    let again = store.claim_tasks(&claim("w", 2, 7)).await.unwrap();
+    let left = again.iter().find(|t| t.key == "left").unwrap();
+    assert_eq!(
+        left.checkpoint,
+        Some(answer),
+        "the model is not asked again"
+    );
+    assert_eq!(left.attempt, 1, "attempts start over");
+    for task in &again {
+        store
+            .complete_task(
+                run.id,
+                &task.key,
+                task.epoch,
+                &TaskOutcome::plain(&out),
+                None,
+                8,
+            )
+            .await
+            .unwrap();
+    }
+    let join = store.claim_tasks(&claim("w", 1, 9)).await.unwrap();
+    let done = store
+        .complete_task(
+            run.id,
+            "join",
+            join[0].epoch,
+            &TaskOutcome::plain(&out),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.finished, Some(WorkflowStatus::Completed));
+    let err = store.resume_workflow(run.id, 11).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let kinds = event_kinds(&store, run.id).await;
+    assert!(kinds.contains(&"workflow_resumed".to_owned()));
+}
+
+/// Four workers drain 20 fan-out runs at once: every task completes exactly
+/// once, every run completes, and each run's events are gapless.
+pub async fn workflow_concurrent_workers_complete_each_task_once(db: TestDb) {
+    let store = db.open().await;
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        let mut tasks = vec![task("root", &[])];
+        let leaves: Vec<String> = (0..10).map(|n| format!("leaf{n}")).collect();
+        for leaf in &leaves {
+            tasks.push(task(leaf, &["root"]));
+        }
+        let refs: Vec<&str> = leaves.iter().map(String::as_str).collect();
+        tasks.push(task("join", &refs));
+        runs.push(create(&store, &tasks, 1).await.id);
+    }
+    let mut workers = Vec::new();
+    for n in 0..4 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let name = format!("w{n}");
+            let mut completed = Vec::new();
+            let mut idle = 0;
+            while idle < 20 {
+                let got = store.claim_tasks(&claim(&name, 4, 3)).await.unwrap();
+                if got.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for task in got {
+                    let mut held = Some(task);
+                    while let Some(task) = held.take() {
+                        let out = json!(task.key);
+                        let next = ClaimNext {
+                            worker: &name,
+                            queues: None,
+                            lease_ms: LEASE,
+                        };
+                        let done = store
+                            .complete_task(
+                                task.run_id,
+                                &task.key,
+                                task.epoch,
+                                &TaskOutcome::plain(&out),
+                                Some(&next),
+                                3,
+                            )
+                            .await
+                            .unwrap();
+                        completed.push((task.run_id, task.key));
+                        held = done.next;
+                    }
+                }
+            }
+            completed
+        }));
+    }
+    let mut seen = HashSet::new();
+    for worker in workers {
+        for done in worker.await.unwrap() {
+            assert!(seen.insert(done.clone()), "completed twice: {done:?}");
+        }
+    }
+    assert_eq!(seen.len(), 20 * 12);
+    for id in runs {
+        let run = store.workflow(id).await.unwrap().unwrap();
+        assert_eq!(run.status, WorkflowStatus::Completed);
+        let kinds = event_kinds(&store, id).await;
+        assert_eq!(kinds.len() as i64, run.last_event);
+        let result: &Value = run.result.as_ref().unwrap();
+        assert_eq!(result["join"], json!("join"));
+    }
+}
