@@ -7,6 +7,7 @@ use baton_config::{Config, EmbedderChoice, EnvVars, LoadOptions, LogFormat};
 use baton_continuity::{Embedder, Memories};
 use baton_core::DeviceId;
 use baton_embed::LocalEmbedder;
+use baton_engine::{Engine, EngineConfig, EngineParts};
 use baton_hub::{Hub, HubParts, MemoryLog};
 use baton_llm::Gateway;
 use baton_mcp::{McpClient, McpServerConfig};
@@ -284,4 +285,25 @@ mod tests {
         assert_eq!(default_filter("info"), "info,rmcp=warn");
         assert_eq!(default_filter("debug,rmcp=debug"), "debug,rmcp=debug");
     }
+}
+
+/// The workflow engine over the hub and agent, configured from `[engine]`
+/// defaults and the gateway's default model.
+pub fn engine(
+    loaded: &Loaded,
+    hub: &Hub,
+    agent: &Agent,
+    global: &Global,
+) -> anyhow::Result<Engine> {
+    let config = EngineConfig {
+        default_model: loaded.config.gateway.default_model.clone(),
+        ..EngineConfig::default()
+    };
+    Ok(Engine::new(EngineParts {
+        hub: hub.clone(),
+        agent: Some(agent.clone()),
+        workspace: workspace(global)?,
+        device: loaded.config.chat.default_device.clone(),
+        config,
+    }))
 }

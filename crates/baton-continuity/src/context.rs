@@ -229,7 +229,7 @@ fn head(text: &str, grant: usize, counter: &TokenCounter, file: &str) -> (String
     let mut room = ((grant as f64 * ratio) as usize).min(text.len());
     loop {
         let room_for_text = room.saturating_sub(marker(text.len()).len());
-        let fits = crate::text::head(text, room_for_text);
+        let fits = baton_core::head(text, room_for_text);
         let cut = fits.rfind('\n').map_or(0, |at| at + 1);
         if cut == 0 {
             return (String::new(), true);

@@ -17,9 +17,9 @@ use crate::get_context::{ContextRequest, DEFAULT_MEMORIES, get_context};
 use crate::memory::{MAX_MEMORY_BYTES, Memories, MemorySource, NewMemoryText};
 use crate::session_end::{SessionRecord, end_session};
 use crate::session_log::SessionLog;
-use crate::text::head;
 use crate::tiers::Tier;
 use crate::tokens::TokenCounter;
+use baton_core::head;
 
 /// Tokens of context a conversation starts from.
 pub const CONVERSATION_CONTEXT_TOKENS: usize = 4_000;

@@ -157,7 +157,7 @@ fn render_memories(
         truncated = true;
         let marker = " […]\n";
         let fits = (room as f64 * (line.len() as f64 / tokens(&line).max(1) as f64)) as usize;
-        let cut = crate::text::head(&line, fits.saturating_sub(marker.len() + 1));
+        let cut = baton_core::head(&line, fits.saturating_sub(marker.len() + 1));
         if cut.len() > 16 {
             text.push_str(cut.trim_end());
             text.push_str(marker);

@@ -18,7 +18,6 @@ mod handoff;
 mod memory;
 mod session_end;
 mod session_log;
-mod text;
 mod tiers;
 mod tokens;
 mod vector_index;

@@ -21,8 +21,8 @@ use crate::embedder::Embedder;
 use crate::error::ContinuityError;
 use crate::fusion::fuse;
 use crate::session_log::workspace_key;
-use crate::text::head;
 use crate::vector_index::{VectorIndex, normalize};
+use baton_core::head;
 
 /// The largest memory kept, in bytes of UTF-8.
 pub const MAX_MEMORY_BYTES: usize = 64 * 1024;

@@ -11,8 +11,8 @@ use tracing::warn;
 use crate::error::ContinuityError;
 use crate::memory::{MAX_MEMORY_BYTES, Memories, MemorySource, NewMemoryText};
 use crate::session_log::{FILE_NAME, SessionLog, split_entries};
-use crate::text::head;
 use crate::tiers::{Tier, read_tier, record_tiers};
+use baton_core::head;
 
 /// What [`end_session`] recorded.
 #[derive(Debug, Clone)]

@@ -112,7 +112,7 @@ impl TokenCounter {
         if text.len() <= SAMPLE_BYTES || matches!(self, TokenCounter::Estimate { .. }) {
             return self.count(text);
         }
-        let sample = crate::text::head(text, SAMPLE_BYTES);
+        let sample = baton_core::head(text, SAMPLE_BYTES);
         let sampled = self.count(sample).max(1);
         (sampled as f64 * text.len() as f64 / sample.len() as f64).ceil() as usize
     }

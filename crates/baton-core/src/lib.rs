@@ -18,4 +18,4 @@ pub use chat::{
 pub use clock::{Hlc, HlcStamp, rfc3339, wall_millis};
 pub use ids::{ApprovalId, DeviceId, MessageId, RunId, SessionId, ToolCallId, WorkflowId};
 pub use model::{Capabilities, ModelId, ModelIdError, ModelInfo, Pricing};
-pub use summary::one_line;
+pub use summary::{head, one_line};

@@ -5,6 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use baton_agent::Agent;
 use baton_config::Secret;
+use baton_engine::Engine;
 use baton_hub::Hub;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,15 +26,17 @@ pub struct ServerSettings {
 pub struct AppState {
     pub hub: Hub,
     pub agent: Agent,
+    pub engine: Engine,
     pub token: Option<Arc<Secret>>,
     pub started: Instant,
 }
 
-/// Builds the whole HTTP API over the hub and agent services.
-pub fn router(hub: Hub, agent: Agent, settings: &ServerSettings) -> Router {
+/// Builds the whole HTTP API over the hub, agent and workflow services.
+pub fn router(hub: Hub, agent: Agent, engine: Engine, settings: &ServerSettings) -> Router {
     let state = AppState {
         hub,
         agent,
+        engine,
         token: settings.token.clone().map(Arc::new),
         started: Instant::now(),
     };

@@ -945,7 +945,39 @@ fn backoff_sql(now: &str, base: &str) -> String {
     )
 }
 
+/// Notifications of workflow changes made by other processes (PostgreSQL
+/// `LISTEN` on [`WORKFLOW_CHANNEL`]).
+pub struct WorkflowListener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl WorkflowListener {
+    /// The next run that changed. The listener reconnects by itself; an
+    /// error means it could not.
+    pub async fn recv(&mut self) -> Result<WorkflowId, StoreError> {
+        loop {
+            let note = self.inner.recv().await?;
+            if let Ok(id) = note.payload().parse() {
+                return Ok(WorkflowId(id));
+            }
+        }
+    }
+}
+
 impl Store {
+    /// Listens for other processes' workflow changes; `None` on SQLite,
+    /// which has no notifications.
+    pub async fn workflow_listener(&self) -> Result<Option<WorkflowListener>, StoreError> {
+        match &self.backend {
+            Backends::Sqlite(_) => Ok(None),
+            Backends::Postgres(pg) => {
+                let mut inner = sqlx::postgres::PgListener::connect_with(pg.pool()).await?;
+                inner.listen(WORKFLOW_CHANNEL).await?;
+                Ok(Some(WorkflowListener { inner }))
+            }
+        }
+    }
+
     /// Stores a new run with its tasks and edges; tasks without
     /// dependencies are ready at once. Appends `workflow_started`.
     pub async fn create_workflow(&self, new: &NewWorkflow<'_>) -> Result<WorkflowRun, StoreError> {

@@ -29,7 +29,10 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: server.max_body_bytes,
     };
     let agent = boot::agent(&loaded, &hub, global).await?;
-    let app = baton_server::router(hub.clone(), agent, &settings);
+    let engine = boot::engine(&loaded, &hub, &agent, global)?;
+    engine.listen().await?;
+    let worker = engine.spawn_worker();
+    let app = baton_server::router(hub.clone(), agent, engine, &settings);
     tracing::info!(
         addr = %local,
         store = hub.store().backend().as_str(),
@@ -54,6 +57,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Duration::from_secs(server.shutdown_grace_secs),
     )
     .await?;
+    worker.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 

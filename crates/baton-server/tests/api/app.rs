@@ -92,7 +92,20 @@ impl TestApp {
         };
         let workspace = tempfile::tempdir().unwrap();
         let agent = test_agent(&hub, workspace.path(), options.policy, options.embedder);
-        let app = baton_server::router(hub.clone(), agent, &settings);
+        let engine = baton_engine::Engine::new(baton_engine::EngineParts {
+            hub: hub.clone(),
+            agent: Some(agent.clone()),
+            workspace: workspace.path().to_path_buf(),
+            device: "desktop-1".into(),
+            config: baton_engine::EngineConfig {
+                default_model: Some("scripted/scripted-small".into()),
+                poll: Duration::from_millis(100),
+                ..Default::default()
+            },
+        });
+        engine.listen().await.unwrap();
+        engine.spawn_worker();
+        let app = baton_server::router(hub.clone(), agent, engine, &settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
