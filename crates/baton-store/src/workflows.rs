@@ -591,11 +591,14 @@ macro_rules! append_events {
     }};
 }
 
-/// Ends `run` as failed: every unfinished task is cancelled (a worker still
-/// holding one is fenced out), and the event says why.
+/// Ends `run` as failed after the task event `failed`: every unfinished
+/// task is cancelled (a worker still holding one is fenced out), and the
+/// events say why. Task rows are locked before the run row, the order every
+/// transaction keeps, so that PostgreSQL never finds a deadlock.
 macro_rules! fail_run {
-    ($tx:ident, $run:expr, $reason:expr, $now:expr) => {{
+    ($tx:ident, $run:expr, $failed:expr, $reason:expr, $now:expr) => {{
         let run: &str = $run;
+        let failed: NewEvent<'_> = $failed;
         let reason: &str = $reason;
         sqlx::query(
             "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
@@ -618,11 +621,14 @@ macro_rules! fail_run {
         append_events!(
             $tx,
             run,
-            &[NewEvent {
-                kind: "workflow_failed",
-                task: None,
-                data: json!({ "reason": reason }),
-            }],
+            &[
+                failed,
+                NewEvent {
+                    kind: "workflow_failed",
+                    task: None,
+                    data: json!({ "reason": reason }),
+                },
+            ],
             0i64,
             $now
         );
@@ -687,28 +693,25 @@ macro_rules! finish_task {
             let wanted = ready.iter().find(|(_, queue)| {
                 next.queues.is_none_or(|queues| queues.contains(queue))
             });
-            if let Some((next_key, queue)) = wanted {
-                let limited: Option<(i64,)> =
-                    sqlx::query_as("SELECT concurrency FROM workflow_queues WHERE name = $1")
-                        .bind(queue)
-                        .fetch_optional(&mut *$tx)
-                        .await?;
-                if limited.is_none() {
-                    let row: ClaimedRow = sqlx::query_as(&format!(
-                        "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
-                         attempts = attempts + 1, worker_id = $3, lease_until = $4, \
-                         started_at = COALESCE(started_at, $5) \
-                         WHERE run_id = $1 AND key = $2 RETURNING {CLAIMED_COLUMNS}"
-                    ))
-                    .bind(run)
-                    .bind(next_key)
-                    .bind(next.worker)
-                    .bind($now + next.lease_ms)
-                    .bind($now)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                    claimed = Some(row.into_claimed()?);
-                }
+            if let Some((next_key, _)) = wanted {
+                // A successor in a queue with a concurrency limit is left
+                // for the claim path, which counts what the queue holds.
+                let row: Option<ClaimedRow> = sqlx::query_as(&format!(
+                    "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
+                     attempts = attempts + 1, worker_id = $3, lease_until = $4, \
+                     started_at = COALESCE(started_at, $5) \
+                     WHERE run_id = $1 AND key = $2 AND state = 'ready' \
+                     AND queue NOT IN (SELECT name FROM workflow_queues) \
+                     RETURNING {CLAIMED_COLUMNS}"
+                ))
+                .bind(run)
+                .bind(next_key)
+                .bind(next.worker)
+                .bind($now + next.lease_ms)
+                .bind($now)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                claimed = row.map(ClaimedRow::into_claimed).transpose()?;
             }
         }
         let mut events = vec![NewEvent {
@@ -1370,18 +1373,13 @@ impl Store {
                     ready_at_ms: ready_at,
                 }
             } else {
-                append_events!(
-                    tx,
-                    &run,
-                    &[NewEvent {
-                        kind: "task_failed",
-                        task: Some(key),
-                        data: json!({ "attempt": attempt, "error": error }),
-                    }],
-                    0i64,
-                    now_ms
-                );
-                fail_run!(tx, &run, &format!("task {key} failed: {error}"), now_ms);
+                let failed = NewEvent {
+                    kind: "task_failed",
+                    task: Some(key),
+                    data: json!({ "attempt": attempt, "error": error }),
+                };
+                let reason = format!("task {key} failed: {error}");
+                fail_run!(tx, &run, failed, &reason, now_ms);
                 FailureOutcome::Failed
             }
         }))
@@ -1472,18 +1470,12 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Err(fenced(&run, key, Hold::Waiting));
             }
-            append_events!(
-                tx,
-                &run,
-                &[NewEvent {
-                    kind: "task_failed",
-                    task: Some(key),
-                    data: json!({ "error": reason, "decision": decision }),
-                }],
-                0i64,
-                now_ms
-            );
-            fail_run!(tx, &run, &reason, now_ms);
+            let failed = NewEvent {
+                kind: "task_failed",
+                task: Some(key),
+                data: json!({ "error": reason, "decision": decision }),
+            };
+            fail_run!(tx, &run, failed, &reason, now_ms);
         });
         Ok(Completion {
             next: None,
@@ -1535,6 +1527,10 @@ impl Store {
                 .bind(backoff_ms)
                 .fetch_all(&mut *tx)
                 .await?;
+            // Runs that fail first: their tasks are locked before any run
+            // row, the order every transaction keeps.
+            let mut rows = rows;
+            rows.sort_by_key(|row| row.2 == "ready");
             for (run, key, state, attempt, ready_at, error) in &rows {
                 if state == "ready" {
                     append_events!(
@@ -1549,22 +1545,16 @@ impl Store {
                         now_ms
                     );
                 } else {
-                    append_events!(
-                        tx,
-                        run,
-                        &[NewEvent {
-                            kind: "task_failed",
-                            task: Some(key),
-                            data: json!({ "attempt": attempt, "error": error }),
-                        }],
-                        0i64,
-                        now_ms
-                    );
+                    let failed = NewEvent {
+                        kind: "task_failed",
+                        task: Some(key),
+                        data: json!({ "attempt": attempt, "error": error }),
+                    };
                     let reason = format!(
                         "task {key} failed: {}",
                         error.as_deref().unwrap_or("its lease ran out")
                     );
-                    fail_run!(tx, run, &reason, now_ms);
+                    fail_run!(tx, run, failed, &reason, now_ms);
                 }
             }
             rows.len()
@@ -1582,7 +1572,17 @@ impl Store {
     ) -> Result<WorkflowRun, StoreError> {
         check_text("reason", reason)?;
         let run = id.to_string();
-        let cancelled = in_tx!(self, |tx| {
+        in_tx!(self, |tx| {
+            // Tasks before the run row: the lock order every transaction keeps.
+            sqlx::query(
+                "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
+                 lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
+                 AND state IN ('blocked', 'ready', 'claimed', 'waiting')",
+            )
+            .bind(&run)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
             let done = sqlx::query(
                 "UPDATE workflow_runs SET status = 'cancelled', reason = $2, finished_at = $3 \
                  WHERE id = $1 AND status = 'running'",
@@ -1592,44 +1592,42 @@ impl Store {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() == 1 {
-                sqlx::query(
-                    "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
-                     lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
-                     AND state IN ('blocked', 'ready', 'claimed', 'waiting')",
-                )
-                .bind(&run)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-                append_events!(
-                    tx,
-                    &run,
-                    &[NewEvent {
-                        kind: "workflow_cancelled",
-                        task: None,
-                        data: json!({ "reason": reason }),
-                    }],
-                    0i64,
-                    now_ms
-                );
+            if done.rows_affected() == 0 {
+                return Err(self.not_running(id).await);
             }
-            done.rows_affected() == 1
+            append_events!(
+                tx,
+                &run,
+                &[NewEvent {
+                    kind: "workflow_cancelled",
+                    task: None,
+                    data: json!({ "reason": reason }),
+                }],
+                0i64,
+                now_ms
+            );
         });
-        let stored = self
-            .workflow(id)
+        self.workflow(id)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 what: "workflow",
-                id: run.clone(),
-            })?;
-        if !cancelled {
-            return Err(StoreError::Conflict(format!(
-                "workflow {run} already ended ({})",
+                id: run,
+            })
+    }
+
+    /// Why a run that was to be cancelled is not running.
+    async fn not_running(&self, id: WorkflowId) -> StoreError {
+        match self.workflow(id).await {
+            Ok(Some(stored)) => StoreError::Conflict(format!(
+                "workflow {id} already ended ({})",
                 stored.status.as_str()
-            )));
+            )),
+            Ok(None) => StoreError::NotFound {
+                what: "workflow",
+                id: id.to_string(),
+            },
+            Err(error) => error,
         }
-        Ok(stored)
     }
 
     /// Starts a failed or cancelled run again from where it stopped:
