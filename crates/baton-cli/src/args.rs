@@ -78,6 +78,14 @@ pub enum Command {
     /// Serve the workspace's continuity (context, memories, session log,
     /// tiers) over MCP on stdin/stdout: an assistant's memory.
     Mcp,
+    /// Workflows: a request or a plan file run as a DAG of tasks by
+    /// workers, durably (a killed worker loses nothing; a run can be resumed).
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Run workflow tasks from the store until SIGINT or SIGTERM: a worker
+    /// process beside `baton serve`, on this machine or (with a PostgreSQL
+    /// `--database`) on any other.
+    Worker(WorkerArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -286,6 +294,105 @@ pub enum LogCommand {
     /// Check the file against its hash-chained record: an edited, moved,
     /// deleted or hand-added entry is reported by position (exit 1).
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Plan and run a workflow, following it live until it ends (exit 0
+    /// completed, 1 failed, 3 cancelled, 130 interrupted: resumable).
+    Run(WorkflowRunArgs),
+    /// The latest workflows, newest first.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Workflows to list (1 to 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// One workflow: its run and every task.
+    Show {
+        /// The workflow id, as `run` and `ls` print it.
+        id: String,
+    },
+    /// Cancel a running workflow (it can be resumed later).
+    Cancel {
+        id: String,
+        /// Why, recorded with the run.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start a failed or cancelled workflow again where it stopped
+    /// (completed tasks keep their results) and follow it like `run`.
+    Resume {
+        id: String,
+        /// Only mark it to run again and return; a running `baton serve` or
+        /// `baton worker` carries it out.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// A workflow's event log: every state change in order, numbered from 1.
+    Events {
+        id: String,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Keep printing events as they happen, until the run ends.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Decide an approval task that is waiting: approve it (its dependents
+    /// run), or reject it with --reject (the workflow fails).
+    Approve {
+        id: String,
+        /// The approval task's id in the plan.
+        task: String,
+        /// Refuse instead of approving.
+        #[arg(long)]
+        reject: bool,
+        /// A note kept with the decision.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowRunArgs {
+    /// What to do (a model plans it), or a plan file: an existing
+    /// `FILE.json` or `FILE.toml` runs as it is written.
+    pub request: String,
+    /// Run the description as one agent task instead of asking a model
+    /// for a plan.
+    #[arg(long)]
+    pub no_plan: bool,
+    /// The model for tasks that name none.
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// The model that writes the plan (default: --model, else the
+    /// gateway's default).
+    #[arg(long)]
+    pub planner: Option<String>,
+    /// What kind of work this is (`research`, `coding`, …); recorded with
+    /// the run.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// A file in the workspace given to the planner and to every task as
+    /// context; repeatable.
+    #[arg(long = "context", value_name = "FILE")]
+    pub context: Vec<PathBuf>,
+    /// Store the workflow, print its id and return without running it:
+    /// `baton serve` or `baton worker` carries it out.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Serve only this queue (a plan task's `queue`, `default` when it
+    /// names none); repeatable. Default: every queue.
+    #[arg(long = "queue", value_name = "QUEUE", value_delimiter = ',')]
+    pub queues: Vec<String>,
+    /// Tasks run at once (default 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -276,6 +276,50 @@ pub fn mcp_servers(loaded: &Loaded) -> anyhow::Result<Vec<McpServerConfig>> {
     Ok(servers)
 }
 
+/// The workflow engine over the hub and agent, with the engine's defaults
+/// and the gateway's default model for tasks that name none.
+pub fn engine(
+    loaded: &Loaded,
+    hub: &Hub,
+    agent: &Agent,
+    global: &Global,
+) -> anyhow::Result<Engine> {
+    engine_with(loaded, hub, Some(agent), global, engine_config(loaded))
+}
+
+/// The engine's defaults for this configuration; `baton worker` adjusts
+/// queues and concurrency from its flags before building the engine.
+pub fn engine_config(loaded: &Loaded) -> EngineConfig {
+    EngineConfig {
+        default_model: loaded.config.gateway.default_model.clone(),
+        ..EngineConfig::default()
+    }
+}
+
+/// The engine with a given configuration. Without an agent it still
+/// answers every question about runs and decides approvals (the workflow
+/// verbs that only read or decide need no tools, MCP servers or sandbox
+/// probe); only agent tasks need one, and only where a worker runs.
+pub fn engine_with(
+    loaded: &Loaded,
+    hub: &Hub,
+    agent: Option<&Agent>,
+    global: &Global,
+    config: EngineConfig,
+) -> anyhow::Result<Engine> {
+    // Absolute, because runs store it and a worker elsewhere (another
+    // directory, another machine) must read it the same way.
+    let workspace = std::path::absolute(workspace(global)?)
+        .context("cannot resolve the workspace directory")?;
+    Ok(Engine::new(EngineParts {
+        hub: hub.clone(),
+        agent: agent.cloned(),
+        workspace,
+        device: loaded.config.chat.default_device.clone(),
+        config,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,25 +329,4 @@ mod tests {
         assert_eq!(default_filter("info"), "info,rmcp=warn");
         assert_eq!(default_filter("debug,rmcp=debug"), "debug,rmcp=debug");
     }
-}
-
-/// The workflow engine over the hub and agent, configured from `[engine]`
-/// defaults and the gateway's default model.
-pub fn engine(
-    loaded: &Loaded,
-    hub: &Hub,
-    agent: &Agent,
-    global: &Global,
-) -> anyhow::Result<Engine> {
-    let config = EngineConfig {
-        default_model: loaded.config.gateway.default_model.clone(),
-        ..EngineConfig::default()
-    };
-    Ok(Engine::new(EngineParts {
-        hub: hub.clone(),
-        agent: Some(agent.clone()),
-        workspace: workspace(global)?,
-        device: loaded.config.chat.default_device.clone(),
-        config,
-    }))
 }

@@ -218,7 +218,10 @@ depends_on = ["find"]
     let second = &f.model.requests()[1];
     let prompt = second.body.to_string();
     assert!(prompt.contains("Write one sentence"), "{prompt}");
-    assert!(prompt.contains("### find") && prompt.contains("Paris"), "{prompt}");
+    assert!(
+        prompt.contains("### find") && prompt.contains("Paris"),
+        "{prompt}"
+    );
     worker.stop().await;
 }
 
@@ -368,7 +371,11 @@ async fn a_plain_request_is_one_agent_task(db: TestDatabase) {
     // This engine runs without the agent service: the task says so.
     assert_eq!(view.run.status, WorkflowStatus::Failed);
     assert!(
-        view.run.reason.as_deref().unwrap().contains("agent service"),
+        view.run
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("agent service"),
         "{:?}",
         view.run.reason
     );
@@ -377,7 +384,11 @@ async fn a_plain_request_is_one_agent_task(db: TestDatabase) {
 
 async fn bad_requests_are_refused_and_store_nothing(db: TestDatabase) {
     let f = fixture(&db, EngineConfig::default()).await;
-    let empty = f.engine.submit(WorkflowRequest::default()).await.unwrap_err();
+    let empty = f
+        .engine
+        .submit(WorkflowRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(empty.status(), 400, "{empty}");
     let unknown_model = f
         .engine

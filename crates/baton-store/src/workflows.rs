@@ -271,6 +271,16 @@ impl<'a> TaskOutcome<'a> {
     }
 }
 
+/// One claimed task to complete in [`Store::complete_tasks`].
+#[derive(Debug, Clone, Copy)]
+pub struct CompleteItem<'a> {
+    pub run_id: WorkflowId,
+    pub key: &'a str,
+    /// The epoch of the claim.
+    pub epoch: i64,
+    pub outcome: TaskOutcome<'a>,
+}
+
 /// The worker that completes a task may take one newly ready successor in
 /// the same commit.
 #[derive(Debug, Clone, Copy)]
@@ -318,6 +328,14 @@ enum Hold {
     Claimed(i64),
     /// An approval step parked for a person.
     Waiting,
+}
+
+/// One task to complete in a batch.
+struct Finishing<'a> {
+    run: String,
+    key: &'a str,
+    hold: Hold,
+    outcome: TaskOutcome<'a>,
 }
 
 /// One event to append.
@@ -635,65 +653,65 @@ macro_rules! fail_run {
     }};
 }
 
-/// Completes the task `key` held by `hold` with `outcome`, counts down its
-/// successors and, with `next`, claims one that became ready; ends the run
-/// when it was the last task.
-macro_rules! finish_task {
-    ($tx:ident, $run:expr, $key:expr, $hold:expr, $outcome:expr, $next:expr, $now:expr) => {{
-        let run: &str = $run;
-        let key: &str = $key;
-        let hold: Hold = $hold;
-        let outcome: &TaskOutcome<'_> = $outcome;
+/// Completes each of `$items` (a slice of [`Finishing`]) that is still held
+/// as it says, counts down its successors and, with `$next`, claims one that
+/// became ready for the same worker; appends the events once per run and
+/// ends the runs whose last task this was. Evaluates to one result per item:
+/// [`StoreError::Fenced`] for an item no longer held (the others still
+/// commit).
+macro_rules! finish_tasks {
+    ($tx:ident, $items:expr, $next:expr, $now:expr) => {{
+        let items: &[Finishing<'_>] = $items;
         let next: Option<&ClaimNext<'_>> = $next;
-        let (state, epoch) = match hold {
-            Hold::Claimed(epoch) => ("claimed", epoch),
-            Hold::Waiting => ("waiting", -1),
-        };
-        let done = sqlx::query(
-            "UPDATE workflow_tasks SET state = 'completed', output = $4, model = $5, \
-             prompt_tokens = prompt_tokens + $6, completion_tokens = completion_tokens + $7, \
-             cost_usd = cost_usd + $8, worker_id = NULL, lease_until = NULL, \
-             finished_at = $9, error = NULL \
-             WHERE run_id = $1 AND key = $2 AND state = $3 AND ($10 < 0 OR epoch = $10)",
-        )
-        .bind(run)
-        .bind(key)
-        .bind(state)
-        .bind(json_text(outcome.output)?)
-        .bind(outcome.model)
-        .bind(outcome.prompt_tokens)
-        .bind(outcome.completion_tokens)
-        .bind(outcome.cost_usd)
-        .bind($now)
-        .bind(epoch)
-        .execute(&mut *$tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(fenced(run, key, hold));
-        }
-        let ready: Vec<(String, i64, String)> = sqlx::query_as(
-            "UPDATE workflow_tasks SET pending = pending - 1, \
-             state = CASE WHEN pending = 1 THEN 'ready' ELSE state END, ready_at = $3 \
-             WHERE run_id = $1 AND state = 'blocked' AND key IN \
-             (SELECT to_key FROM workflow_edges WHERE run_id = $1 AND from_key = $2) \
-             RETURNING key, pending, queue",
-        )
-        .bind(run)
-        .bind(key)
-        .bind($now)
-        .fetch_all(&mut *$tx)
-        .await?;
-        let ready: Vec<(String, String)> = ready
-            .into_iter()
-            .filter(|(_, pending, _)| *pending == 0)
-            .map(|(key, _, queue)| (key, queue))
-            .collect();
-        let mut claimed = None;
-        if let Some(next) = next {
-            let wanted = ready.iter().find(|(_, queue)| {
-                next.queues.is_none_or(|queues| queues.contains(queue))
+        // Phase 1: the statements of each item, in order.
+        let mut steps: Vec<Result<(usize, Option<ClaimedTask>), StoreError>> =
+            Vec::with_capacity(items.len());
+        for item in items {
+            let (state, epoch) = match item.hold {
+                Hold::Claimed(epoch) => ("claimed", epoch),
+                Hold::Waiting => ("waiting", -1),
+            };
+            let done = sqlx::query(
+                "UPDATE workflow_tasks SET state = 'completed', output = $4, model = $5, \
+                 prompt_tokens = prompt_tokens + $6, completion_tokens = completion_tokens + $7, \
+                 cost_usd = cost_usd + $8, worker_id = NULL, lease_until = NULL, \
+                 finished_at = $9, error = NULL \
+                 WHERE run_id = $1 AND key = $2 AND state = $3 AND ($10 < 0 OR epoch = $10)",
+            )
+            .bind(&item.run)
+            .bind(item.key)
+            .bind(state)
+            .bind(json_text(item.outcome.output)?)
+            .bind(item.outcome.model)
+            .bind(item.outcome.prompt_tokens)
+            .bind(item.outcome.completion_tokens)
+            .bind(item.outcome.cost_usd)
+            .bind($now)
+            .bind(epoch)
+            .execute(&mut *$tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                steps.push(Err(fenced(&item.run, item.key, item.hold)));
+                continue;
+            }
+            let ready: Vec<(String, i64, String)> = sqlx::query_as(
+                "UPDATE workflow_tasks SET pending = pending - 1, \
+                 state = CASE WHEN pending = 1 THEN 'ready' ELSE state END, ready_at = $3 \
+                 WHERE run_id = $1 AND state = 'blocked' AND key IN \
+                 (SELECT to_key FROM workflow_edges WHERE run_id = $1 AND from_key = $2) \
+                 RETURNING key, pending, queue",
+            )
+            .bind(&item.run)
+            .bind(item.key)
+            .bind($now)
+            .fetch_all(&mut *$tx)
+            .await?;
+            let wanted = ready.iter().find(|(_, pending, queue)| {
+                *pending == 0 && next.is_some_and(|n| n.queues.is_none_or(|q| q.contains(queue)))
             });
-            if let Some((next_key, _)) = wanted {
+            let released = ready.iter().filter(|(_, pending, _)| *pending == 0).count();
+            let mut claimed = None;
+            if let (Some((next_key, _, _)), Some(next)) = (wanted, next) {
                 // A successor in a queue with a concurrency limit is left
                 // for the claim path, which counts what the queue holds.
                 let row: Option<ClaimedRow> = sqlx::query_as(&format!(
@@ -704,7 +722,7 @@ macro_rules! finish_task {
                      AND queue NOT IN (SELECT name FROM workflow_queues) \
                      RETURNING {CLAIMED_COLUMNS}"
                 ))
-                .bind(run)
+                .bind(&item.run)
                 .bind(next_key)
                 .bind(next.worker)
                 .bind($now + next.lease_ms)
@@ -713,66 +731,97 @@ macro_rules! finish_task {
                 .await?;
                 claimed = row.map(ClaimedRow::into_claimed).transpose()?;
             }
+            let released = released - usize::from(claimed.is_some());
+            steps.push(Ok((released, claimed)));
         }
-        let mut events = vec![NewEvent {
-            kind: "task_completed",
-            task: Some(key),
-            data: json!({
-                "model": outcome.model,
-                "prompt_tokens": outcome.prompt_tokens,
-                "completion_tokens": outcome.completion_tokens,
-                "cost_usd": outcome.cost_usd,
-            }),
-        }];
-        if let Some(task) = &claimed {
-            events.push(started_event(task, next.map(|n| n.worker).unwrap_or_default()));
-        }
-        let (_, done, total) = append_events!($tx, run, &events, 1i64, $now);
-        let mut finished = None;
-        if done == total {
-            let sinks: Vec<(String, Option<String>)> = sqlx::query_as(
-                "SELECT key, output FROM workflow_tasks WHERE run_id = $1 AND key NOT IN \
-                 (SELECT from_key FROM workflow_edges WHERE run_id = $1) ORDER BY position",
-            )
-            .bind(run)
-            .fetch_all(&mut *$tx)
-            .await?;
-            let mut result = serde_json::Map::new();
-            for (key, output) in sinks {
-                let output = output.as_deref().map(json_column).transpose()?;
-                result.insert(key, output.unwrap_or(Value::Null));
+        // Phase 2: the events, once per run, and the runs that ended.
+        let mut by_run: BTreeMap<&str, (Vec<NewEvent<'_>>, i64)> = BTreeMap::new();
+        for (item, step) in items.iter().zip(&steps) {
+            let Ok((_, claimed)) = step else { continue };
+            let (events, done) = by_run.entry(item.run.as_str()).or_default();
+            *done += 1;
+            events.push(NewEvent {
+                kind: "task_completed",
+                task: Some(item.key),
+                data: json!({
+                    "model": item.outcome.model,
+                    "prompt_tokens": item.outcome.prompt_tokens,
+                    "completion_tokens": item.outcome.completion_tokens,
+                    "cost_usd": item.outcome.cost_usd,
+                }),
+            });
+            if let (Some(task), Some(next)) = (claimed, next) {
+                events.push(started_event(task, next.worker));
             }
-            let result = Value::Object(result);
-            sqlx::query(
-                "UPDATE workflow_runs SET status = 'completed', result = $2, finished_at = $3, \
-                 prompt_tokens = (SELECT COALESCE(SUM(prompt_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
-                 completion_tokens = (SELECT COALESCE(SUM(completion_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
-                 cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM workflow_tasks WHERE run_id = $1) \
-                 WHERE id = $1",
-            )
-            .bind(run)
-            .bind(json_text(&result)?)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-            append_events!(
-                $tx,
-                run,
-                &[NewEvent {
-                    kind: "workflow_completed",
-                    task: None,
-                    data: json!({ "result": result }),
-                }],
-                0i64,
-                $now
-            );
-            finished = Some(WorkflowStatus::Completed);
         }
-        Completion {
-            released: ready.len() - usize::from(claimed.is_some()),
-            next: claimed,
-            finished,
+        let mut ended: Vec<&str> = Vec::new();
+        for (run, (events, done)) in &by_run {
+            let (_, completed, total) = append_events!($tx, run, events, *done, $now);
+            if completed == total {
+                finish_run!($tx, run, $now);
+                ended.push(run);
+            }
         }
+        // Phase 3: each item's result; the last item of an ended run says so.
+        let mut results: Vec<Result<Completion, StoreError>> = Vec::with_capacity(items.len());
+        let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
+        for (at, (item, step)) in items.iter().zip(&steps).enumerate() {
+            if step.is_ok() {
+                last_of.insert(item.run.as_str(), at);
+            }
+        }
+        let finished_at: Vec<usize> = ended.iter().filter_map(|run| last_of.get(run).copied()).collect();
+        for (at, step) in steps.into_iter().enumerate() {
+            results.push(step.map(|(released, next)| Completion {
+                next,
+                released,
+                finished: finished_at.contains(&at).then_some(WorkflowStatus::Completed),
+            }));
+        }
+        results
+    }};
+}
+
+/// Marks `run` completed with the outputs of its sink tasks as its result.
+macro_rules! finish_run {
+    ($tx:ident, $run:expr, $now:expr) => {{
+        let run: &str = $run;
+        let sinks: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT key, output FROM workflow_tasks WHERE run_id = $1 AND key NOT IN \
+             (SELECT from_key FROM workflow_edges WHERE run_id = $1) ORDER BY position",
+        )
+        .bind(run)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let mut result = serde_json::Map::new();
+        for (key, output) in sinks {
+            let output = output.as_deref().map(json_column).transpose()?;
+            result.insert(key, output.unwrap_or(Value::Null));
+        }
+        let result = Value::Object(result);
+        sqlx::query(
+            "UPDATE workflow_runs SET status = 'completed', result = $2, finished_at = $3, \
+             prompt_tokens = (SELECT COALESCE(SUM(prompt_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
+             completion_tokens = (SELECT COALESCE(SUM(completion_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
+             cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM workflow_tasks WHERE run_id = $1) \
+             WHERE id = $1",
+        )
+        .bind(run)
+        .bind(json_text(&result)?)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        append_events!(
+            $tx,
+            run,
+            &[NewEvent {
+                kind: "workflow_completed",
+                task: None,
+                data: json!({ "result": result }),
+            }],
+            0i64,
+            $now
+        );
     }};
 }
 
@@ -1311,10 +1360,40 @@ impl Store {
         next: Option<&ClaimNext<'_>>,
         now_ms: i64,
     ) -> Result<Completion, StoreError> {
-        let run = id.to_string();
-        Ok(in_tx!(self, |tx| {
-            finish_task!(tx, &run, key, Hold::Claimed(epoch), outcome, next, now_ms)
-        }))
+        let item = CompleteItem {
+            run_id: id,
+            key,
+            epoch,
+            outcome: *outcome,
+        };
+        self.complete_tasks(&[item], next, now_ms)
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::corrupt("a batch of one gave no result")))
+    }
+
+    /// Completes several claimed tasks in one commit (a worker's completions
+    /// that finished together): one result per item, in order. An item no
+    /// longer held is [`StoreError::Fenced`] and the others still commit;
+    /// any other failure commits nothing.
+    pub async fn complete_tasks(
+        &self,
+        items: &[CompleteItem<'_>],
+        next: Option<&ClaimNext<'_>>,
+        now_ms: i64,
+    ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+        let finishing: Vec<Finishing<'_>> = items
+            .iter()
+            .map(|item| Finishing {
+                run: item.run_id.to_string(),
+                key: item.key,
+                hold: Hold::Claimed(item.epoch),
+                outcome: item.outcome,
+            })
+            .collect();
+        Ok(in_tx!(self, |tx| finish_tasks!(
+            tx, &finishing, next, now_ms
+        )))
     }
 
     /// Records a failed attempt: see [`TaskFailure`].
@@ -1449,10 +1528,16 @@ impl Store {
             });
         }
         if approved {
-            let outcome = TaskOutcome::plain(decision);
-            return Ok(in_tx!(self, |tx| {
-                finish_task!(tx, &run, key, Hold::Waiting, &outcome, None, now_ms)
-            }));
+            let finishing = [Finishing {
+                run: run.clone(),
+                key,
+                hold: Hold::Waiting,
+                outcome: TaskOutcome::plain(decision),
+            }];
+            let mut results = in_tx!(self, |tx| finish_tasks!(tx, &finishing, None, now_ms));
+            return results
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::corrupt("a batch of one gave no result")));
         }
         let reason = format!("task {key} was refused: {decision}");
         in_tx!(self, |tx| {

@@ -13,6 +13,8 @@ mod memory;
 mod models;
 mod run;
 mod serve;
+mod worker;
+mod workflow;
 
 use clap::CommandFactory;
 use std::process::ExitCode;
@@ -35,6 +37,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Memory(command) => memory::run(&global, command).await,
         Command::Eval(EvalCommand::Continuity(args)) => eval::continuity(&global, args).await,
         Command::Mcp => mcp::run(&global).await,
+        Command::Workflow(command) => workflow::run(&global, command).await,
+        Command::Worker(args) => worker::run(&global, args).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "baton", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

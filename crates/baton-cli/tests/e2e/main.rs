@@ -8,3 +8,4 @@ mod continuity;
 mod mcp_sdk;
 mod openai_sdk;
 mod server;
+mod workflow;
