@@ -99,7 +99,7 @@ pub enum OptimizationTarget {
 
 /// A workflow request: the seed's fields, plus an optional plan given
 /// directly instead of asking the decomposer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowRequest {
     /// What kind of work this is (`research`, `coding`, …); free-form.
@@ -136,6 +136,23 @@ pub struct WorkflowRequest {
 
 fn general_kind() -> String {
     "general".to_owned()
+}
+
+impl Default for WorkflowRequest {
+    /// The same defaults a JSON request gets for the fields it leaves out.
+    fn default() -> Self {
+        WorkflowRequest {
+            kind: general_kind(),
+            description: String::new(),
+            context_packs: Vec::new(),
+            model_preferences: Map::new(),
+            optimization_target: OptimizationTarget::default(),
+            plan: None,
+            decompose: None,
+            workspace: None,
+            name: None,
+        }
+    }
 }
 
 /// The answer to a submitted request, in the seed's shape.
@@ -481,11 +498,13 @@ impl Engine {
                 if full {
                     continue;
                 }
+                // The end: the run is over and every event is out (it may
+                // have ended before this watcher came, or been resumed since).
+                let run = engine.exists(id).await?;
+                if run.status.is_final() && run.last_event <= last {
+                    break;
+                }
                 if ended {
-                    let run = engine.exists(id).await?;
-                    if run.status.is_final() && run.last_event == last {
-                        break;
-                    }
                     continue;
                 }
                 let poll = tokio::time::sleep(engine.inner.config.poll);

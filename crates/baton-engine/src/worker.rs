@@ -1,51 +1,76 @@
 //! A worker: claims ready tasks, runs them, and keeps its leases alive.
 //!
-//! Each claimed task runs in its own Tokio task; when it completes, the
-//! store hands the same worker one newly ready successor in the completion's
-//! commit, so a chain runs without a claim round-trip per step. A heartbeat
-//! renews every lease the worker holds in one statement, and every beat
-//! also reaps leases that ran out elsewhere, so a killed worker's tasks are
-//! retried by whoever is alive.
+//! Each claimed task runs in its own Tokio task. Finished tasks go to the
+//! worker's committer, which completes whatever finished together in one
+//! commit; the store hands each completing task one newly ready successor
+//! in that commit, so a chain runs without a claim round-trip per step and
+//! a fan-out pays one `fsync` per batch, not per task. A heartbeat renews
+//! every lease the worker holds in one statement, and every beat also reaps
+//! leases that ran out elsewhere, so a killed worker's tasks are retried by
+//! whoever is alive.
 
 use std::time::Duration;
 
-use baton_core::wall_millis;
+use baton_core::{WorkflowId, wall_millis};
 use baton_store::{
-    ClaimNext, ClaimRequest, ClaimedTask, FailureOutcome, StoreError, TaskFailure, TaskOutcome,
+    ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, FailureOutcome, StoreError, TaskFailure,
+    TaskOutcome,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::engine::Engine;
-use crate::execute::{Executed, TaskError, execute};
+use crate::execute::{Done, Executed, TaskError, execute};
 use crate::record;
+
+/// Completions committed together at most: a worker's tasks that finish
+/// at the same moment share one commit (and one `fsync`).
+const COMMIT_BATCH: usize = 128;
+
+/// How long a stopping worker waits for its tasks in flight before it gives
+/// them back.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// A running worker; dropping it does not stop it, [`WorkerHandle::stop`]
 /// does.
 pub struct WorkerHandle {
     pub id: String,
-    stop: watch::Sender<bool>,
+    /// Set to the grace the tasks in flight get when the worker stops.
+    stop: watch::Sender<Option<Duration>>,
     done: tokio::task::JoinHandle<()>,
 }
 
 impl WorkerHandle {
-    /// Stops claiming, abandons the tasks in flight (their leases run out
-    /// and another worker retries them) and waits for the loop to end.
+    /// Stops claiming, lets the tasks in flight finish (and record what
+    /// they ended) for up to [`STOP_GRACE`], then gives back whatever is
+    /// still held, so another worker takes it at once with no attempt used.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop_within(STOP_GRACE).await;
+    }
+
+    /// [`WorkerHandle::stop`] with another grace; zero gives every task in
+    /// flight back at once (a person pressed Ctrl-C).
+    pub async fn stop_within(self, grace: Duration) {
+        let _ = self.stop.send(Some(grace));
         let _ = self.done.await;
     }
 }
 
 impl Engine {
-    /// Starts a worker in this process.
+    /// Starts a worker in this process that serves every run.
     pub fn spawn_worker(&self) -> WorkerHandle {
+        self.spawn_worker_for(None)
+    }
+
+    /// Starts a worker that serves only `run` when given: the CLI running
+    /// one workflow leaves every other run to the workers that serve them.
+    pub fn spawn_worker_for(&self, run: Option<WorkflowId>) -> WorkerHandle {
         let id = worker_id();
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let engine = self.clone();
         let worker = id.clone();
-        let done = tokio::spawn(async move { work(engine, worker, stopped).await });
+        let done = tokio::spawn(async move { work(engine, worker, run, stopped).await });
         WorkerHandle { id, stop, done }
     }
 }
@@ -63,15 +88,21 @@ fn worker_id() -> String {
     )
 }
 
-async fn work(engine: Engine, worker: String, mut stopped: watch::Receiver<bool>) {
+async fn work(
+    engine: Engine,
+    worker: String,
+    run: Option<WorkflowId>,
+    mut stopped: watch::Receiver<Option<Duration>>,
+) {
     let config = engine.config().clone();
     let store = engine.hub().store().clone();
     let lease_ms = config.lease.as_millis() as i64;
+    let (commits, committing) = mpsc::channel(COMMIT_BATCH * 4);
+    let committer = tokio::spawn(commit(engine.clone(), worker.clone(), committing));
+    let beats = tokio::spawn(beat(engine.clone(), worker.clone()));
     let mut running: JoinSet<()> = JoinSet::new();
-    let mut beat = tokio::time::interval((config.lease / 3).max(Duration::from_millis(50)));
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if *stopped.borrow() {
+        if stopped.borrow().is_some() {
             break;
         }
         let ready = engine.inner.ready.notified();
@@ -83,6 +114,7 @@ async fn work(engine: Engine, worker: String, mut stopped: watch::Receiver<bool>
             let request = ClaimRequest {
                 worker: &worker,
                 queues: config.queues.as_deref(),
+                run,
                 limit: (free as u32).min(config.claim_batch),
                 lease_ms,
                 now_ms: wall_millis() as i64,
@@ -92,7 +124,7 @@ async fn work(engine: Engine, worker: String, mut stopped: watch::Receiver<bool>
                     claimed = tasks.len();
                     for task in tasks {
                         engine.signal(task.run_id, false);
-                        running.spawn(run_task(engine.clone(), worker.clone(), task));
+                        running.spawn(run_task(engine.clone(), commits.clone(), task));
                     }
                 }
                 Err(error) => warn!(%error, "claiming tasks failed; trying again"),
@@ -104,30 +136,149 @@ async fn work(engine: Engine, worker: String, mut stopped: watch::Receiver<bool>
         tokio::select! {
             _ = &mut ready => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
-            _ = beat.tick() => {
-                let now = wall_millis() as i64;
-                if let Err(error) = store.heartbeat(&worker, lease_ms, now).await {
-                    warn!(%error, "heartbeat failed");
-                }
-                match store.reap_expired(config.backoff.as_millis() as i64, now).await {
-                    Ok(0) => {}
-                    Ok(reaped) => {
-                        debug!(reaped, "leases ran out; tasks returned");
-                        engine.inner.ready.notify_waiters();
-                    }
-                    Err(error) => warn!(%error, "reaping expired leases failed"),
-                }
-            }
             _ = tokio::time::sleep(config.poll) => {}
             _ = stopped.changed() => break,
         }
     }
-    running.abort_all();
-    while running.join_next().await.is_some() {}
+    let grace = stopped.borrow().unwrap_or(STOP_GRACE);
+    let drained = tokio::time::timeout(grace, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+    }
+    drop(commits);
+    let _ = committer.await;
+    beats.abort();
+    match store.release_tasks(&worker, wall_millis() as i64).await {
+        Ok(0) => {}
+        Ok(released) => {
+            debug!(released, "tasks given back on stop");
+            engine.inner.ready.notify_waiters();
+        }
+        Err(error) => {
+            warn!(%error, "could not give back the tasks held; their leases will run out")
+        }
+    }
+}
+
+/// Renews the worker's leases every `lease / 3`, and reaps leases that ran
+/// out (any worker's), on its own so a busy claim loop never starves it.
+async fn beat(engine: Engine, worker: String) {
+    let config = engine.config().clone();
+    let store = engine.hub().store().clone();
+    let lease_ms = config.lease.as_millis() as i64;
+    let mut beat = tokio::time::interval((config.lease / 3).max(Duration::from_millis(50)));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        beat.tick().await;
+        let now = wall_millis() as i64;
+        if let Err(error) = store.heartbeat(&worker, lease_ms, now).await {
+            warn!(%error, "heartbeat failed");
+        }
+        match store
+            .reap_expired(config.backoff.as_millis() as i64, now)
+            .await
+        {
+            Ok(0) => {}
+            Ok(reaped) => {
+                debug!(reaped, "leases ran out; tasks returned");
+                engine.inner.ready.notify_waiters();
+            }
+            Err(error) => warn!(%error, "reaping expired leases failed"),
+        }
+    }
+}
+
+/// A finished task on its way to the committer, with where to send what the
+/// commit gave it (its successor, when it has one for this worker).
+struct Finished {
+    task: ClaimedTask,
+    done: Done,
+    reply: oneshot::Sender<Option<ClaimedTask>>,
+}
+
+/// Commits the worker's completions in batches: whatever finished while the
+/// previous commit ran goes into the next one.
+async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Finished>) {
+    let config = engine.config().clone();
+    let store = engine.hub().store().clone();
+    let mut batch = Vec::with_capacity(COMMIT_BATCH);
+    // Ended runs are recorded beside the commits (a briefing may take a
+    // model call); the committer waits for them before it returns.
+    let mut records = JoinSet::new();
+    while finished.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
+        let next = ClaimNext {
+            worker: &worker,
+            queues: config.queues.as_deref(),
+            lease_ms: config.lease.as_millis() as i64,
+        };
+        let items: Vec<CompleteItem<'_>> = batch
+            .iter()
+            .map(|f| CompleteItem {
+                run_id: f.task.run_id,
+                key: &f.task.key,
+                epoch: f.task.epoch,
+                outcome: TaskOutcome {
+                    output: &f.done.output,
+                    model: f.done.model.as_deref(),
+                    prompt_tokens: f.done.prompt_tokens,
+                    completion_tokens: f.done.completion_tokens,
+                    cost_usd: f.done.cost_usd,
+                },
+            })
+            .collect();
+        let results = store
+            .complete_tasks(&items, Some(&next), wall_millis() as i64)
+            .await;
+        drop(items);
+        match results {
+            Ok(results) => {
+                let mut ended = Vec::new();
+                let mut released = false;
+                for (f, result) in batch.drain(..).zip(results) {
+                    match result {
+                        Ok(completion) => {
+                            released |= completion.released > 0;
+                            engine.signal(f.task.run_id, false);
+                            if completion.finished.is_some() {
+                                ended.push(f.task.run_id);
+                            }
+                            let _ = f.reply.send(completion.next);
+                        }
+                        Err(StoreError::Fenced(why)) => {
+                            debug!(%why, "a late result was dropped");
+                            let _ = f.reply.send(None);
+                        }
+                        Err(error) => {
+                            warn!(%error, task = %f.task.key, "completing a task failed");
+                            let _ = f.reply.send(None);
+                        }
+                    }
+                }
+                if released {
+                    engine.inner.ready.notify_waiters();
+                }
+                for run in ended {
+                    let engine = engine.clone();
+                    records.spawn(async move { record::finished(&engine, run).await });
+                }
+            }
+            Err(error) => {
+                // Nothing of the batch committed; the leases run out and the
+                // tasks are tried again.
+                warn!(%error, tasks = batch.len(), "committing completions failed");
+                batch.clear();
+            }
+        }
+    }
+    while records.join_next().await.is_some() {}
 }
 
 /// Runs a task and, while the store hands over successors, those too.
-async fn run_task(engine: Engine, worker: String, mut task: ClaimedTask) {
+async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: ClaimedTask) {
     let store = engine.hub().store().clone();
     let config = engine.config().clone();
     loop {
@@ -139,53 +290,25 @@ async fn run_task(engine: Engine, worker: String, mut task: ClaimedTask) {
                 limit.as_secs_f64()
             ))),
         };
-        let now = wall_millis() as i64;
         match result {
             Ok(Executed::Parked) => {
                 engine.signal(task.run_id, false);
                 return;
             }
             Ok(Executed::Done(done)) => {
-                let next = ClaimNext {
-                    worker: &worker,
-                    queues: config.queues.as_deref(),
-                    lease_ms: config.lease.as_millis() as i64,
-                };
-                let outcome = TaskOutcome {
-                    output: &done.output,
-                    model: done.model.as_deref(),
-                    prompt_tokens: done.prompt_tokens,
-                    completion_tokens: done.completion_tokens,
-                    cost_usd: done.cost_usd,
-                };
-                match store
-                    .complete_task(
-                        task.run_id,
-                        &task.key,
-                        task.epoch,
-                        &outcome,
-                        Some(&next),
-                        now,
-                    )
-                    .await
-                {
-                    Ok(completion) => {
-                        engine.signal(task.run_id, completion.released > 0);
-                        if completion.finished.is_some() {
-                            record::finished(&engine, task.run_id).await;
-                        }
-                        match completion.next {
-                            Some(next) => {
-                                task = next;
-                                continue;
-                            }
-                            None => return,
-                        }
-                    }
-                    Err(StoreError::Fenced(why)) => debug!(%why, "a late result was dropped"),
-                    Err(error) => warn!(%error, task = %task.key, "completing a task failed"),
+                let (reply, next) = oneshot::channel();
+                let finished = Finished { task, done, reply };
+                if commits.send(finished).await.is_err() {
+                    return;
                 }
-                return;
+                match next.await {
+                    Ok(Some(next)) => {
+                        engine.signal(next.run_id, false);
+                        task = next;
+                        continue;
+                    }
+                    _ => return,
+                }
             }
             Err(error) => {
                 let failure = TaskFailure {
@@ -194,14 +317,23 @@ async fn run_task(engine: Engine, worker: String, mut task: ClaimedTask) {
                     backoff_ms: config.backoff.as_millis() as i64,
                 };
                 match store
-                    .fail_task(task.run_id, &task.key, task.epoch, &failure, now)
+                    .fail_task(
+                        task.run_id,
+                        &task.key,
+                        task.epoch,
+                        &failure,
+                        wall_millis() as i64,
+                    )
                     .await
                 {
                     Ok(FailureOutcome::Failed) => {
                         engine.signal(task.run_id, false);
                         record::finished(&engine, task.run_id).await;
                     }
-                    Ok(FailureOutcome::Retrying { .. }) => engine.signal(task.run_id, false),
+                    Ok(FailureOutcome::Retrying { .. }) => {
+                        engine.signal(task.run_id, false);
+                        engine.inner.ready.notify_waiters();
+                    }
                     Err(StoreError::Fenced(why)) => debug!(%why, "a late failure was dropped"),
                     Err(error) => warn!(%error, task = %task.key, "recording a failure failed"),
                 }

@@ -293,6 +293,7 @@ async fn a_dead_workers_task_is_taken_over_and_its_checkpoint_reused(db: TestDat
         .claim_tasks(&ClaimRequest {
             worker: "dead-worker",
             queues: None,
+            run: None,
             limit: 1,
             lease_ms: 300,
             now_ms: wall_millis() as i64,

@@ -52,6 +52,25 @@ macro_rules! device_columns {
     };
 }
 
+/// Brings the schema up to date. Two processes that open a new file at the
+/// same moment both start migrating; each migration is one transaction, so
+/// the one that loses fails whole ("table … already exists") and, tried
+/// again, finds the work done.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(_) if attempt < ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// Pools on one SQLite database.
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
@@ -91,7 +110,7 @@ impl SqliteStore {
                     .synchronous(SqliteSynchronous::Full),
             )
             .await?;
-        MIGRATOR.run(&write).await?;
+        migrate(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .connect_with(options.read_only(true))

@@ -182,7 +182,8 @@ pub struct WorkflowEvent {
     pub run_id: WorkflowId,
     pub seq: i64,
     /// `workflow_started`, `task_started`, `task_checkpointed`,
-    /// `task_completed`, `task_retrying`, `task_failed`, `task_waiting`,
+    /// `task_completed`, `task_retrying`, `task_released`, `task_failed`,
+    /// `task_waiting`,
     /// `workflow_completed`, `workflow_failed`, `workflow_cancelled`,
     /// `workflow_resumed`.
     pub kind: String,
@@ -224,6 +225,9 @@ pub struct ClaimRequest<'a> {
     pub worker: &'a str,
     /// Only these queues; `None` serves every queue.
     pub queues: Option<&'a [String]>,
+    /// Only this run's tasks (a CLI that runs one workflow); `None` serves
+    /// every run.
+    pub run: Option<WorkflowId>,
     pub limit: u32,
     /// How long the lease lasts without a heartbeat.
     pub lease_ms: i64,
@@ -443,14 +447,19 @@ impl ClaimedRow {
     }
 }
 
-/// The queue filter of a claim, as SQL over a bound parameter `$5`.
-fn queue_filter(queue: Option<&str>, queues: Option<&[String]>, list_sql: &str) -> String {
-    match (queue, queues) {
+/// The filter of a claim, as SQL over a bound parameter `$5` (the queue or
+/// the list of queues) and the run, which is a UUID and so is written in.
+fn claim_filter(queue: Option<&str>, claim: &ClaimRequest<'_>, list_sql: &str) -> String {
+    let queues = match (queue, claim.queues) {
         (Some(_), _) => "queue = $5".to_owned(),
         (None, None) => "queue NOT IN (SELECT name FROM workflow_queues)".to_owned(),
         (None, Some(_)) => {
             format!("queue NOT IN (SELECT name FROM workflow_queues) AND {list_sql}")
         }
+    };
+    match claim.run {
+        Some(run) => format!("{queues} AND run_id = '{run}'"),
+        None => queues,
     }
 }
 
@@ -461,11 +470,7 @@ impl Dialect for sqlx::Transaction<'_, sqlx::Sqlite> {
         queue: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let filter = queue_filter(
-            queue,
-            claim.queues,
-            "queue IN (SELECT value FROM json_each($5))",
-        );
+        let filter = claim_filter(queue, claim, "queue IN (SELECT value FROM json_each($5))");
         let sql = format!(
             "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
              attempts = attempts + 1, worker_id = $1, lease_until = $2, \
@@ -504,7 +509,7 @@ impl Dialect for sqlx::Transaction<'_, sqlx::Postgres> {
         queue: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let filter = queue_filter(queue, claim.queues, "queue = ANY($5)");
+        let filter = claim_filter(queue, claim, "queue = ANY($5)");
         let sql = format!(
             "WITH picked AS (SELECT run_id, key FROM workflow_tasks \
              WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
@@ -1539,7 +1544,14 @@ impl Store {
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::corrupt("a batch of one gave no result")));
         }
-        let reason = format!("task {key} was refused: {decision}");
+        let by = decision["by"].as_str().unwrap_or("a person");
+        let reason = match decision["comment"]
+            .as_str()
+            .filter(|c| !c.trim().is_empty())
+        {
+            Some(comment) => format!("task {key} was refused by {by}: {comment}"),
+            None => format!("task {key} was refused by {by}"),
+        };
         in_tx!(self, |tx| {
             let done = sqlx::query(
                 "UPDATE workflow_tasks SET state = 'failed', error = $3, finished_at = $4, \
@@ -1589,6 +1601,36 @@ impl Store {
             .rows_affected()
         });
         Ok(done)
+    }
+
+    /// Gives back every task `worker` holds, at once and without using up
+    /// an attempt: a worker that stops in an orderly way lets others go on
+    /// without waiting for its leases to run out. Returns how many.
+    pub async fn release_tasks(&self, worker: &str, now_ms: i64) -> Result<usize, StoreError> {
+        Ok(in_tx!(self, |tx| {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "UPDATE workflow_tasks SET state = 'ready', worker_id = NULL, \
+                 lease_until = NULL, ready_at = $2, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                 WHERE worker_id = $1 AND state = 'claimed' RETURNING run_id, key",
+            )
+            .bind(worker)
+            .bind(now_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut by_run: BTreeMap<&str, Vec<NewEvent<'_>>> = BTreeMap::new();
+            for (run, key) in &rows {
+                by_run.entry(run).or_default().push(NewEvent {
+                    kind: "task_released",
+                    task: Some(key),
+                    data: json!({ "worker": worker }),
+                });
+            }
+            for (run, events) in &by_run {
+                append_events!(tx, run, events, 0i64, now_ms);
+            }
+            rows.len()
+        }))
     }
 
     /// Returns tasks whose lease ran out (their worker died or stalled) to

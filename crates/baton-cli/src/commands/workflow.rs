@@ -19,7 +19,7 @@ use baton_core::{WorkflowId, one_line, rfc3339, wall_millis};
 use baton_engine::plan::{Plan, PlanError};
 use baton_engine::{EVENT_PAGE, Engine, WorkflowRequest, WorkflowView};
 use baton_hub::Hub;
-use baton_store::{TaskState, WorkflowEvent, WorkflowRun, WorkflowStatus, WorkflowTask};
+use baton_store::{TaskState, WorkflowEvent, WorkflowStatus, WorkflowTask};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::{Map, Value};
@@ -38,9 +38,6 @@ const CANCELLED: u8 = 3;
 /// Plans with more tasks than this show a line only for the tasks that are
 /// running or waiting, so the display fits a terminal.
 const MAX_TASK_LINES: usize = 30;
-/// How long a finished run's session-log entry is waited for before the
-/// worker is stopped (see [`wait_for_record`]).
-const RECORD_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run(global: &Global, command: WorkflowCommand) -> anyhow::Result<ExitCode> {
     let loaded = boot::load(global, Vec::new())?;
@@ -192,8 +189,6 @@ fn request(args: &WorkflowRunArgs, workspace: &Path) -> anyhow::Result<WorkflowR
         preferences.insert("planner".into(), Value::String(planner.clone()));
     }
     let mut request = WorkflowRequest {
-        // `WorkflowRequest::default()` leaves the kind empty where the wire
-        // format defaults it to "general".
         kind: args.kind.clone().unwrap_or_else(|| "general".to_owned()),
         context_packs: args
             .context
@@ -270,15 +265,17 @@ async fn follow(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let view = engine.get(id).await?;
-    // An agent task may create the session log during the run.
-    let log_entries = record_count(&view.run).unwrap_or(0);
     let mut board = Board::new(&view, origin_ms, std::io::stderr().is_terminal() && !json);
-    let worker = engine.spawn_worker();
+    // This run only: other runs in the store are for the workers that
+    // serve them, and would be left half-done when this command ends.
+    let worker = engine.spawn_worker_for(Some(id));
     let ended = watch(engine, id, after, &mut board).await;
-    if matches!(ended, Ok(Ended::Finished)) {
-        wait_for_record(&view.run, log_entries).await;
+    match ended {
+        // The worker finishes recording the run (its session-log entry and
+        // briefing) before it stops.
+        Ok(Ended::Finished) => worker.stop().await,
+        _ => worker.stop_within(Duration::ZERO).await,
     }
-    worker.stop().await;
     let ended = match ended {
         Ok(ended) => ended,
         Err(error) => {
@@ -290,9 +287,9 @@ async fn follow(
         board.close();
         writeln!(
             anstream::stderr(),
-            "{BOLD}interrupted{BOLD:#}: the worker stopped and workflow {id} is left as it is; \
-             tasks that were running go back to the queue when their leases run out. \
-             Continue it with `baton workflow resume {id}`."
+            "{BOLD}interrupted{BOLD:#}: the worker stopped and gave back the tasks it was \
+             running; workflow {id} waits where it was. Continue it with \
+             `baton workflow resume {id}`, or leave it to `baton worker`."
         )?;
         return Ok(signal.code());
     }
@@ -408,30 +405,6 @@ fn who() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .map(|user| format!("cli:{user}"))
         .unwrap_or_else(|_| "cli".to_owned())
-}
-
-/// Entries naming this run in its workspace's `SESSION_LOG.md`, when the
-/// workspace keeps one.
-fn record_count(run: &WorkflowRun) -> Option<usize> {
-    let text = std::fs::read_to_string(Path::new(&run.workspace).join("SESSION_LOG.md")).ok()?;
-    Some(text.matches(&format!("baton workflow {}", run.id)).count())
-}
-
-/// The worker records a finished run in the workspace's session log after
-/// the run's final event is stored, and stopping the worker would cut that
-/// short; so, where the workspace keeps a log, wait (briefly) for the
-/// entry before stopping it.
-async fn wait_for_record(run: &WorkflowRun, before: usize) {
-    if record_count(run).is_none() {
-        return;
-    }
-    let deadline = tokio::time::Instant::now() + RECORD_GRACE;
-    while tokio::time::Instant::now() < deadline {
-        if record_count(run).is_some_and(|now| now > before) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Approvals asked on the terminal, one at a time.

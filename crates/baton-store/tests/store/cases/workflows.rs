@@ -50,6 +50,7 @@ fn claim<'a>(worker: &'a str, limit: u32, now: i64) -> ClaimRequest<'a> {
     ClaimRequest {
         worker,
         queues: None,
+        run: None,
         limit,
         lease_ms: LEASE,
         now_ms: now,
@@ -698,4 +699,36 @@ pub async fn workflow_concurrent_workers_complete_each_task_once(db: TestDb) {
         let result: &Value = run.result.as_ref().unwrap();
         assert_eq!(result["join"], json!("join"));
     }
+}
+
+pub async fn workflow_release_and_run_filter(db: TestDb) {
+    let store = db.open().await;
+    let first = create(&store, &[task("a", &[]), task("b", &[])], 1).await;
+    let second = create(&store, &[task("c", &[])], 1).await;
+    let only_second = store
+        .claim_tasks(&ClaimRequest {
+            run: Some(second.id),
+            ..claim("w", 10, 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(only_second.len(), 1);
+    assert_eq!(only_second[0].run_id, second.id);
+    let held = store.claim_tasks(&claim("w", 10, 2)).await.unwrap();
+    assert_eq!(held.len(), 2, "the first run's two tasks");
+    assert_eq!(store.release_tasks("w", 3).await.unwrap(), 3);
+    let again = store.claim_tasks(&claim("other", 10, 4)).await.unwrap();
+    assert_eq!(again.len(), 3);
+    assert!(
+        again.iter().all(|t| t.attempt == 1),
+        "a released task uses no attempt: {again:?}"
+    );
+    let kinds = event_kinds(&store, first.id).await;
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("task_released"))
+            .count(),
+        2
+    );
 }
