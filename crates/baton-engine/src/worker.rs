@@ -108,6 +108,9 @@ async fn work(
         let ready = engine.inner.ready.notified();
         tokio::pin!(ready);
         ready.as_mut().enable();
+        // Tasks that ended free their slots; counting them as running
+        // would make the worker claim one task at a time.
+        while running.try_join_next().is_some() {}
         let free = config.concurrency.saturating_sub(running.len());
         let mut claimed = 0;
         if free > 0 {
@@ -137,7 +140,8 @@ async fn work(
             _ = &mut ready => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
             _ = tokio::time::sleep(config.poll) => {}
-            _ = stopped.changed() => break,
+            // A dropped handle closes the channel: that is no stop order.
+            Ok(()) = stopped.changed() => break,
         }
     }
     let grace = stopped.borrow().unwrap_or(STOP_GRACE);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::ApiError;
-use crate::routes::{agent, continuity, health, hub, memory, openai};
+use crate::routes::{agent, continuity, health, hub, memory, openai, workflow};
 
 /// What the HTTP face needs beyond the hub.
 #[derive(Debug, Clone)]
@@ -64,6 +64,17 @@ pub fn router(hub: Hub, agent: Agent, engine: Engine, settings: &ServerSettings)
         .route("/memory", post(memory::remember))
         .route("/memory/search", get(memory::search))
         .route("/memory/{id}", delete(memory::forget))
+        .route("/api/v1/workflow/execute", post(workflow::execute))
+        .route("/api/v1/workflows", get(workflow::list))
+        .route("/api/v1/workflow/{id}", get(workflow::get))
+        .route("/api/v1/workflow/{id}/cancel", post(workflow::cancel))
+        .route("/api/v1/workflow/{id}/resume", post(workflow::resume))
+        .route(
+            "/api/v1/workflow/{id}/tasks/{task}/decision",
+            post(workflow::decide),
+        )
+        .route("/api/v1/workflow/{id}/events", get(workflow::events))
+        .route("/ws/workflow/{id}", get(workflow::watch))
         .route("/openapi.json", get(health::openapi_document))
         // MCP over streamable HTTP (`crate::mcp`), behind the same token.
         .route_service(

@@ -1,4 +1,9 @@
 //! Bearer-token authentication: every route but `/health` once a token is set.
+//!
+//! WebSocket routes (`/ws/…`) also take the token as `?token=`, because a
+//! browser's `WebSocket` cannot send an `Authorization` header; everywhere
+//! else the query is not looked at, so a token is never invited into URLs
+//! (and the access logs of proxies) where a header would do.
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -15,6 +20,12 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
     if req.uri().path() == "/health" {
         return next.run(req).await;
     }
+    let query_token = req
+        .uri()
+        .path()
+        .starts_with("/ws/")
+        .then(|| query_token(req.uri()))
+        .flatten();
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -22,7 +33,8 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        });
+        })
+        .or(query_token.as_deref());
     match presented {
         Some(p) if constant_time_eq(p.trim().as_bytes(), token.expose().as_bytes()) => {
             next.run(req).await
@@ -30,6 +42,17 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         Some(_) => unauthorized("the bearer token is not valid"),
         None => unauthorized("this server requires `Authorization: Bearer <token>`"),
     }
+}
+
+/// The `token` query parameter, percent-decoded.
+fn query_token(uri: &axum::http::Uri) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct TokenQuery {
+        token: Option<String>,
+    }
+    axum::extract::Query::<TokenQuery>::try_from_uri(uri)
+        .ok()
+        .and_then(|query| query.0.token)
 }
 
 fn unauthorized(message: &str) -> Response {

@@ -7,6 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use baton_engine::EngineError;
 use baton_hub::HubError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -89,6 +90,21 @@ impl From<HubError> for ApiError {
             HubError::Store(inner) if status.is_server_error() => {
                 tracing::error!(error = %inner, "storage failure");
                 "baton could not store or read its records; see the server log".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        ApiError::new(status, e.code(), message)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = match &e {
+            // As for the hub: database internals are for the log.
+            EngineError::Store(inner) => {
+                tracing::error!(error = %inner, "workflow storage failure");
+                "baton could not store or read its workflow records; see the server log".to_owned()
             }
             _ => e.to_string(),
         };

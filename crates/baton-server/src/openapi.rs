@@ -4,7 +4,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{agent, continuity, health, hub, memory, openai};
+use crate::routes::{agent, continuity, health, hub, memory, openai, workflow};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use crate::routes::{agent, continuity, health, hub, memory, openai};
         agent::start_run, agent::resume_run, agent::list_runs, agent::get_run,
         agent::pending_approvals, agent::decide_approval,
         continuity::get_context, continuity::end_chat_session, memory::search, memory::remember, memory::forget,
+        workflow::execute, workflow::list, workflow::get, workflow::cancel, workflow::resume,
+        workflow::decide, workflow::events, workflow::watch,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -23,6 +25,7 @@ use crate::routes::{agent, continuity, health, hub, memory, openai};
          (name = "openai", description = "OpenAI-compatible API"),
          (name = "agent", description = "agent runs and their approvals"),
          (name = "continuity", description = "handoff documents, the session log and memory"),
+         (name = "workflow", description = "durable workflow runs: plans, their events, cancel, resume and approvals"),
          (name = "meta", description = "about this server")),
 )]
 struct ApiDoc;

@@ -79,7 +79,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn engine(url: &str, workspace: &std::path::Path, concurrency: usize) -> anyhow::Result<Engine> {
+async fn engine(
+    url: &str,
+    workspace: &std::path::Path,
+    concurrency: usize,
+) -> anyhow::Result<Engine> {
     let store = Store::connect(url).await.context("opening the store")?;
     let gateway = Gateway::new(
         &[],
@@ -156,7 +160,10 @@ fn plan(shape: &str, sleep_ms: u64) -> anyhow::Result<(Plan, usize, u64)> {
         anyhow::bail!("unknown shape {shape}");
     }
     let count = tasks.len();
-    let plan = Plan { name: Some(shape.to_owned()), tasks };
+    let plan = Plan {
+        name: Some(shape.to_owned()),
+        tasks,
+    };
     plan.validate()?;
     Ok((plan, count, levels * sleep_ms))
 }
@@ -278,7 +285,10 @@ async fn claim(
     }
     for id in &ids {
         let run = submitter.get(*id).await?.run;
-        anyhow::ensure!(run.status == WorkflowStatus::Completed, "run {id} did not complete");
+        anyhow::ensure!(
+            run.status == WorkflowStatus::Completed,
+            "run {id} did not complete"
+        );
         anyhow::ensure!(run.done_tasks == tasks as i64, "run {id} lost tasks");
     }
     let total = tasks * args.runs;

@@ -6,6 +6,7 @@ pub mod health;
 pub mod hub;
 pub mod memory;
 pub mod openai;
+pub mod workflow;
 
 use std::path::PathBuf;
 

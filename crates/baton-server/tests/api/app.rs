@@ -42,6 +42,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The engine's worker, which carries out workflow runs.
+    worker: Option<baton_engine::WorkerHandle>,
 }
 
 impl TestApp {
@@ -104,7 +106,9 @@ impl TestApp {
             },
         });
         engine.listen().await.unwrap();
-        engine.spawn_worker();
+        // Held, not dropped: dropping the handle stops the worker (its stop
+        // channel closes).
+        let worker = engine.spawn_worker();
         let app = baton_server::router(hub.clone(), agent, engine, &settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -133,6 +137,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             stop: Some(stop),
             server: Some(server),
+            worker: Some(worker),
         }
     }
 
@@ -154,6 +159,9 @@ impl TestApp {
         }
         if let Some(server) = self.server.take() {
             server.await.unwrap();
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await;
         }
     }
 

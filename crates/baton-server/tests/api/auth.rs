@@ -80,3 +80,58 @@ fn refuses_to_listen_beyond_loopback_without_a_token() {
     assert!(baton_server::check_exposure("127.0.0.1:8000".parse().unwrap(), None).is_ok());
     assert!(baton_server::check_exposure("[::1]:8000".parse().unwrap(), None).is_ok());
 }
+
+#[tokio::test]
+async fn websocket_takes_the_token_from_the_query_and_nothing_else_does() {
+    let db = TestDatabase::sqlite().await;
+    let app = TestApp::start(
+        &db,
+        Options {
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/workflow/execute"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"plan": {"tasks": [{"id": "a", "type": "noop"}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["workflow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ws = |query: &str| format!("ws://{}/ws/workflow/{id}{query}", app.addr);
+    for query in ["", "?token=wrong-token-0123456789"] {
+        match tokio_tungstenite::connect_async(ws(query)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{query}")
+            }
+            other => panic!("{query}: {:?}", other.map(|_| ())),
+        }
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws(&format!("?token={TOKEN}")))
+        .await
+        .unwrap();
+    let first = futures::StreamExt::next(&mut socket)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        first.to_text().unwrap().contains("status_update"),
+        "{first}"
+    );
+    // Anywhere but /ws/ the token belongs in the header only.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/workflow/{id}?token={TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+}

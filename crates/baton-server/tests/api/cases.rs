@@ -9,6 +9,7 @@ use crate::app::TestApp;
 pub use crate::agent::*;
 pub use crate::continuity::*;
 pub use crate::mcp::*;
+pub use crate::workflow::*;
 
 /// Reads a whole SSE response into `(event name, data)` pairs.
 pub async fn sse(response: reqwest::Response) -> Vec<(String, String)> {

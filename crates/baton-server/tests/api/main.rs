@@ -6,6 +6,7 @@ mod app;
 mod cases;
 mod continuity;
 mod mcp;
+mod workflow;
 
 /// Declares each case once per store backend.
 macro_rules! on_both_backends {
@@ -68,6 +69,13 @@ on_both_backends!(
     memories_are_remembered_recalled_and_forgotten,
     chat_in_a_workspace_starts_from_its_context,
     mcp_serves_continuity_tools_and_tiers,
+    workflow_runs_a_given_plan_to_completion,
+    workflow_events_resume_without_loss_or_repeat,
+    workflow_plans_a_description_with_the_model,
+    workflow_websocket_sends_status_updates_then_completion,
+    workflow_refuses_bad_input,
+    workflow_cancel_stops_a_run_and_resume_finishes_it,
+    workflow_approval_waits_for_a_decision,
 );
 
 mod auth;

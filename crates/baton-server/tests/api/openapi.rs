@@ -27,6 +27,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/memory"),
     ("get", "/memory/search"),
     ("delete", "/memory/{id}"),
+    ("post", "/api/v1/workflow/execute"),
+    ("get", "/api/v1/workflows"),
+    ("get", "/api/v1/workflow/{id}"),
+    ("post", "/api/v1/workflow/{id}/cancel"),
+    ("post", "/api/v1/workflow/{id}/resume"),
+    ("post", "/api/v1/workflow/{id}/tasks/{task}/decision"),
+    ("get", "/api/v1/workflow/{id}/events"),
+    ("get", "/ws/workflow/{id}"),
 ];
 
 #[tokio::test]
@@ -56,7 +64,9 @@ async fn document_lists_exactly_the_served_routes() {
 
     // Each documented route is really served (anything but 404/405 from the router).
     for (method, path) in ROUTES {
-        let concrete = path.replace("{id}", "scripted-small");
+        let concrete = path
+            .replace("{id}", "scripted-small")
+            .replace("{task}", "t");
         let req = match *method {
             "get" => app.client.get(app.url(&concrete)),
             "delete" => app.client.delete(app.url(&concrete)),
