@@ -17,6 +17,7 @@ use baton_tools::{McpTool, ToolContext, Toolbox};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::args::Global;
 
@@ -290,10 +291,31 @@ pub fn engine(
 /// The engine's defaults for this configuration; `baton worker` adjusts
 /// queues and concurrency from its flags before building the engine.
 pub fn engine_config(loaded: &Loaded) -> EngineConfig {
+    let engine = &loaded.config.engine;
     EngineConfig {
+        lease: Duration::from_millis(engine.lease_ms),
+        poll: Duration::from_millis(engine.poll_ms),
+        backoff: Duration::from_millis(engine.backoff_ms),
+        concurrency: engine.concurrency,
+        claim_batch: (engine.concurrency as u32).min(EngineConfig::default().claim_batch),
+        default_max_attempts: engine.max_attempts,
+        default_timeout: Duration::from_secs(engine.task_timeout_secs),
+        planner_model: engine.planner_model.clone(),
         default_model: loaded.config.gateway.default_model.clone(),
         ..EngineConfig::default()
     }
+}
+
+/// Puts `[engine] queue_limits` into the store, where every worker of the
+/// database counts against them.
+pub async fn apply_queue_limits(loaded: &Loaded, hub: &Hub) -> anyhow::Result<()> {
+    for (queue, limit) in &loaded.config.engine.queue_limits {
+        hub.store()
+            .set_queue_limit(queue, Some(*limit))
+            .await
+            .with_context(|| format!("cannot set the limit of queue {queue}"))?;
+    }
+    Ok(())
 }
 
 /// The engine with a given configuration. Without an agent it still

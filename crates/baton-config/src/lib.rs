@@ -18,7 +18,7 @@ pub use load::{ConfigError, LoadOptions, load};
 pub use paths::{default_config_path, default_data_dir};
 pub use providers::{GatewayConfig, ModelConfig, ProviderConfig, ProviderKind};
 pub use schema::{
-    AgentConfig, ChatConfig, Config, EmbedderChoice, LogConfig, LogFormat, McpConfig,
+    AgentConfig, ChatConfig, Config, EmbedderChoice, EngineConfig, LogConfig, LogFormat, McpConfig,
     McpServerEntry, MemoryConfig, PolicyConfig, ServerConfig, StorageConfig,
 };
 pub use secret::Secret;

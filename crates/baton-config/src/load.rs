@@ -399,6 +399,7 @@ fn validate(c: &Config, path: Option<&Path>) -> Result<(), ConfigError> {
     }
     validate_agent(&c.agent, path)?;
     validate_memory(&c.memory, path)?;
+    validate_engine(&c.engine, path)?;
     validate_policy(&c.policy, path)
 }
 
@@ -419,6 +420,45 @@ fn validate_memory(m: &crate::MemoryConfig, path: Option<&Path>) -> Result<(), C
             ),
         )),
     }
+}
+
+fn validate_engine(e: &crate::EngineConfig, path: Option<&Path>) -> Result<(), ConfigError> {
+    if e.lease_ms < 100 {
+        return Err(invalid(path, "engine.lease_ms", "must be at least 100"));
+    }
+    for (key, value) in [
+        ("engine.poll_ms", e.poll_ms),
+        ("engine.concurrency", e.concurrency as u64),
+        ("engine.max_attempts", u64::from(e.max_attempts)),
+        ("engine.task_timeout_secs", e.task_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(invalid(path, key, "must be at least 1"));
+        }
+    }
+    if e.max_attempts > 100 {
+        return Err(invalid(path, "engine.max_attempts", "must be at most 100"));
+    }
+    for (queue, limit) in &e.queue_limits {
+        if *limit == 0 {
+            return Err(invalid(
+                path,
+                &format!("engine.queue_limits.{queue}"),
+                "must be at least 1",
+            ));
+        }
+    }
+    if e.planner_model
+        .as_deref()
+        .is_some_and(|m| m.trim().is_empty())
+    {
+        return Err(invalid(
+            path,
+            "engine.planner_model",
+            "must name a model (provider/model, a bare name or auto)",
+        ));
+    }
+    Ok(())
 }
 
 /// The `[policy]` rules parse, so a typo stops baton at start rather than

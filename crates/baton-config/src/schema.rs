@@ -19,6 +19,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub mcp: McpConfig,
     pub memory: MemoryConfig,
+    pub engine: EngineConfig,
     pub providers: Vec<ProviderConfig>,
     /// Per-environment overlays (`[environments.production]`), each shaped
     /// like this whole file. Only the selected one is applied; all are
@@ -169,6 +170,46 @@ impl Default for MemoryConfig {
             embedder: None,
             model_dir: None,
             context_memories: 5,
+        }
+    }
+}
+
+/// The workflow engine: how workers claim and run tasks (`baton serve`,
+/// `baton worker`, `baton workflow run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// How long a claimed task stays a worker's without a heartbeat: a
+    /// killed worker's tasks go to others this long after its last beat.
+    pub lease_ms: u64,
+    /// The longest a worker waits without a wake-up before it looks for
+    /// work (another process on SQLite, a retry whose backoff ended).
+    pub poll_ms: u64,
+    /// A retry waits this long per attempt so far.
+    pub backoff_ms: u64,
+    /// Tasks one worker runs at once.
+    pub concurrency: usize,
+    /// Attempts a task gets unless its plan says otherwise.
+    pub max_attempts: u32,
+    /// A task's time limit unless its plan says otherwise.
+    pub task_timeout_secs: u64,
+    /// The model that plans requests; the gateway's default when unset.
+    pub planner_model: Option<String>,
+    /// Queues with a concurrency limit across every worker: `{ gpu = 1 }`.
+    pub queue_limits: BTreeMap<String, u32>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            lease_ms: 15_000,
+            poll_ms: 500,
+            backoff_ms: 1_000,
+            concurrency: 16,
+            max_attempts: 3,
+            task_timeout_secs: 30 * 60,
+            planner_model: None,
+            queue_limits: BTreeMap::new(),
         }
     }
 }

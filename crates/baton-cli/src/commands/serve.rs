@@ -31,6 +31,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agent = boot::agent(&loaded, &hub, global).await?;
     let engine = boot::engine(&loaded, &hub, &agent, global)?;
     engine.listen().await?;
+    boot::apply_queue_limits(&loaded, &hub).await?;
     let worker = engine.spawn_worker();
     let app = baton_server::router(hub.clone(), agent, engine, &settings);
     tracing::info!(

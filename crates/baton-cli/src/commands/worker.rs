@@ -29,6 +29,7 @@ pub async fn run(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> 
     let concurrency = config.concurrency;
     let engine = boot::engine_with(&loaded, &hub, Some(&agent), global, config)?;
     engine.listen().await?;
+    boot::apply_queue_limits(&loaded, &hub).await?;
     let worker = engine.spawn_worker();
     let queues = if args.queues.is_empty() {
         "all".to_owned()

@@ -232,3 +232,28 @@ fn memory_embedder_choices_and_mistakes() {
     let e = choice("[memory]\nembedder = \"minilm\"\n").unwrap_err();
     assert!(e.contains("provider/model"), "{e}");
 }
+
+#[test]
+fn engine_settings_load_and_bad_ones_name_their_key() {
+    let f = file("[engine]\nlease_ms = 2000\nqueue_limits = { gpu = 1 }\n");
+    let o = LoadOptions {
+        file: Some(f.path().to_path_buf()),
+        ..Default::default()
+    };
+    let (c, _) = load(&o, &EnvVars::default()).unwrap();
+    assert_eq!(c.engine.lease_ms, 2000);
+    assert_eq!(c.engine.queue_limits["gpu"], 1);
+    for (text, key) in [
+        ("[engine]\nlease_ms = 10\n", "engine.lease_ms"),
+        ("[engine]\nconcurrency = 0\n", "engine.concurrency"),
+        ("[engine]\nmax_attempts = 101\n", "engine.max_attempts"),
+        (
+            "[engine]\nqueue_limits = { gpu = 0 }\n",
+            "engine.queue_limits.gpu",
+        ),
+        ("[engine]\nplanner_model = \" \"\n", "engine.planner_model"),
+    ] {
+        let f = file(text);
+        assert!(err(&f, &EnvVars::default()).contains(key), "{text}");
+    }
+}
