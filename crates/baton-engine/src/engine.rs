@@ -486,6 +486,7 @@ impl Engine {
         let mut changed = self.inner.changed.subscribe();
         Ok(async_stream::try_stream! {
             let mut last = after;
+            let mut first = true;
             loop {
                 let page = engine.inner.hub.store().workflow_events(id, last, EVENT_PAGE).await?;
                 let full = page.len() == EVENT_PAGE as usize;
@@ -498,14 +499,19 @@ impl Engine {
                 if full {
                     continue;
                 }
-                // The end: the run is over and every event is out (it may
-                // have ended before this watcher came, or been resumed since).
-                let run = engine.exists(id).await?;
-                if run.status.is_final() && run.last_event <= last {
-                    break;
-                }
-                if ended {
-                    continue;
+                // The end: the run is over and every event is out. Looked
+                // at after a final event (the run may have been resumed
+                // since) and once at the start (it may have ended before
+                // this watcher came); not on every wake.
+                if ended || first {
+                    first = false;
+                    let run = engine.exists(id).await?;
+                    if run.status.is_final() && run.last_event <= last {
+                        break;
+                    }
+                    if ended {
+                        continue;
+                    }
                 }
                 let poll = tokio::time::sleep(engine.inner.config.poll);
                 tokio::pin!(poll);
