@@ -9,7 +9,8 @@
 # The cluster lives in $BATON_TEST_PG_DIR (default /tmp/baton-test-pg), listens on
 # 127.0.0.1 only, on the first free port from 55432, with a random password. It runs
 # with fsync off: it holds test data only, and the tests create and drop a database
-# each. PostgreSQL is installed with apt-get when missing (as root); version 15 is
+# each (BATON_TEST_PG_DURABLE=1 keeps PostgreSQL's durable defaults, for
+# benchmarks). PostgreSQL is installed with apt-get when missing (as root); version 15 is
 # preferred, else the newest installed. Only the export line goes to stdout.
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
@@ -115,11 +116,16 @@ start() {
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-sync >&2
     rm -f "$pwfile"
 
+    # Benchmarks that claim durability set BATON_TEST_PG_DURABLE=1 (and a
+    # BATON_TEST_PG_DIR of their own): PostgreSQL's defaults, fsync on.
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [[ "${BATON_TEST_PG_DURABLE:-0}" == 1 ]]; then
+        durability=""
+    fi
     for ((port = FIRST_PORT; port < FIRST_PORT + PORT_TRIES; port++)); do
         port_is_free "$port" || continue
         if as_owner "$bindir/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 30 \
-            -o "-p $port -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off \
-                -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+            -o "-p $port -k $DIR -c listen_addresses=127.0.0.1 $durability -c max_connections=300" \
             start >&2; then
             echo "postgres://baton:$password@127.0.0.1:$port/postgres" >"$URL_FILE"
             chmod 600 "$URL_FILE"
