@@ -20,7 +20,7 @@ use serde_json::json;
 struct Fixture {
     engine: Engine,
     model: ScriptedServer,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn fixture(db: &TestDatabase, config: EngineConfig) -> Fixture {
@@ -72,11 +72,7 @@ async fn fixture(db: &TestDatabase, config: EngineConfig) -> Fixture {
         },
     });
     engine.listen().await.unwrap();
-    Fixture {
-        engine,
-        model,
-        _dir: dir,
-    }
+    Fixture { engine, model, dir }
 }
 
 fn plan(text: &str) -> WorkflowRequest {
@@ -156,6 +152,7 @@ on_both_backends!(
     a_description_is_planned_by_the_model_then_run,
     a_plain_request_is_one_agent_task,
     bad_requests_are_refused_and_store_nothing,
+    a_finished_run_is_recorded_in_the_session_log,
 );
 
 async fn a_plan_runs_to_completion_with_every_event_in_order(db: TestDatabase) {
@@ -428,4 +425,26 @@ async fn bad_requests_are_refused_and_store_nothing(db: TestDatabase) {
     assert!(f.engine.list(10, None).await.unwrap().is_empty());
     let missing = f.engine.get(WorkflowId::new()).await.unwrap_err();
     assert_eq!(missing.status(), 404);
+}
+
+/// A run that ends in a workspace with the continuity files leaves its
+/// entry in SESSION_LOG.md and a refreshed briefing; the worker finishes
+/// that before it stops.
+async fn a_finished_run_is_recorded_in_the_session_log(db: TestDatabase) {
+    let f = fixture(&db, EngineConfig::default()).await;
+    baton_continuity::init(f.dir.path(), None).unwrap();
+    let briefing = f.dir.path().join("SESSION_BRIEFING.md");
+    let before = std::fs::read_to_string(&briefing).unwrap();
+    f.model
+        .push(Step::text("The briefing, rewritten by the model."));
+    let worker = f.engine.spawn_worker();
+    let submitted = f.engine.submit(plan(DIAMOND)).await.unwrap();
+    follow(&f.engine, submitted.workflow_id).await;
+    worker.stop().await;
+    let log = std::fs::read_to_string(f.dir.path().join("SESSION_LOG.md")).unwrap();
+    let title = format!("baton workflow {} (diamond)", submitted.workflow_id);
+    assert!(log.contains(&title), "{log}");
+    assert!(log.contains("join (noop): completed"), "{log}");
+    let after = std::fs::read_to_string(&briefing).unwrap();
+    assert_ne!(before, after, "the briefing was refreshed");
 }
