@@ -434,17 +434,18 @@ impl Engine {
         Ok(WorkflowView { run, tasks })
     }
 
-    /// Runs, newest first.
+    /// Runs, newest first; after `before` (the last of the previous page)
+    /// when given.
     pub async fn list(
         &self,
         limit: u32,
-        before_ms: Option<i64>,
+        before: Option<WorkflowId>,
     ) -> Result<Vec<WorkflowRun>, EngineError> {
         Ok(self
             .inner
             .hub
             .store()
-            .workflows(limit.clamp(1, 1000), before_ms)
+            .workflows(limit.clamp(1, 1000), before)
             .await?)
     }
 

@@ -1241,19 +1241,22 @@ impl Store {
         row.map(RunRow::into_run).transpose()
     }
 
-    /// Runs, newest first, created before `before_ms` when given.
+    /// Runs, newest first; only those older than `before` when given.
+    /// Ids are UUIDv7, so their order is creation order and a page never
+    /// skips runs created in the same millisecond.
     pub async fn workflows(
         &self,
         limit: u32,
-        before_ms: Option<i64>,
+        before: Option<WorkflowId>,
     ) -> Result<Vec<WorkflowRun>, StoreError> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE created_at < $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2"
+            "SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id < $1 ORDER BY id DESC LIMIT $2"
         );
+        // Every canonical UUID sorts below "g".
+        let before = before.map_or_else(|| "g".to_owned(), |id| id.to_string());
         let rows: Vec<RunRow> = on_reader!(self, |pool| {
             sqlx::query_as(&sql)
-                .bind(before_ms.unwrap_or(i64::MAX))
+                .bind(&before)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?

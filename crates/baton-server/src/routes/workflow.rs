@@ -76,9 +76,9 @@ pub async fn execute(
 pub struct ListQuery {
     /// At most this many runs, newest first (1-1000, default 50).
     pub limit: Option<u32>,
-    /// Only runs created before this time (Unix milliseconds): the
-    /// previous page's `next_before`.
-    pub before: Option<i64>,
+    /// Only runs created before this one: the previous page's
+    /// `next_before` (run ids are time-ordered UUIDv7).
+    pub before: Option<String>,
 }
 
 /// One page of runs.
@@ -87,7 +87,7 @@ pub struct WorkflowList {
     /// Newest first.
     pub workflows: Vec<WorkflowRun>,
     /// `before` for the next page; absent on the last one.
-    pub next_before: Option<i64>,
+    pub next_before: Option<WorkflowId>,
 }
 
 /// Runs, newest first.
@@ -103,9 +103,17 @@ pub async fn list(
             "limit must be 1 to 1000, not {limit}"
         )));
     }
-    let workflows = state.engine.list(limit, query.before).await?;
+    let before = query
+        .before
+        .as_deref()
+        .map(|id| {
+            id.parse::<WorkflowId>()
+                .map_err(|_| ApiError::bad_request(format!("before {id:?} is not a workflow id")))
+        })
+        .transpose()?;
+    let workflows = state.engine.list(limit, before).await?;
     let next_before = (workflows.len() == limit as usize)
-        .then(|| workflows.last().map(|run| run.created_ms))
+        .then(|| workflows.last().map(|run| run.id))
         .flatten();
     Ok(Json(WorkflowList {
         workflows,

@@ -180,8 +180,19 @@ pub async fn workflow_runs_a_given_plan_to_completion(app: TestApp) {
     assert!(list["next_before"].is_null());
     let (status, list) = app.get_json("/api/v1/workflows?limit=1").await;
     assert_eq!(status, 200);
-    assert_eq!(list["next_before"], run["created_ms"]);
-    for bad in ["limit=0", "limit=1001", "limit=x", "bogus=1"] {
+    assert_eq!(list["next_before"], id.as_str());
+    let (status, rest) = app
+        .get_json(&format!("/api/v1/workflows?limit=1&before={id}"))
+        .await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["workflows"].as_array().unwrap().len(), 0);
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "bogus=1",
+        "before=yesterday",
+    ] {
         let (status, err) = app.get_json(&format!("/api/v1/workflows?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {err}");
     }

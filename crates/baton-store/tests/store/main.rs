@@ -49,6 +49,7 @@ on_both_backends!(
     workflow_resume_keeps_finished_work,
     workflow_concurrent_workers_complete_each_task_once,
     workflow_release_and_run_filter,
+    workflow_list_pages_runs_of_one_millisecond,
     migrations_are_idempotent_on_reopen,
     ping_reports_backend,
     device_state_upserts_newer_stamp_wins,

@@ -732,3 +732,18 @@ pub async fn workflow_release_and_run_filter(db: TestDb) {
         2
     );
 }
+
+pub async fn workflow_list_pages_runs_of_one_millisecond(db: TestDb) {
+    let store = db.open().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(create(&store, &[task("a", &[])], 7).await.id);
+    }
+    let first = store.workflows(2, None).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
+    let rest = store.workflows(2, Some(ids[1])).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
+}
