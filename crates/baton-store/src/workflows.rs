@@ -658,135 +658,6 @@ macro_rules! fail_run {
     }};
 }
 
-/// Completes each of `$items` (a slice of [`Finishing`]) that is still held
-/// as it says, counts down its successors and, with `$next`, claims one that
-/// became ready for the same worker; appends the events once per run and
-/// ends the runs whose last task this was. Evaluates to one result per item:
-/// [`StoreError::Fenced`] for an item no longer held (the others still
-/// commit).
-macro_rules! finish_tasks {
-    ($tx:ident, $items:expr, $next:expr, $now:expr) => {{
-        let items: &[Finishing<'_>] = $items;
-        let next: Option<&ClaimNext<'_>> = $next;
-        // Phase 1: the statements of each item, in order.
-        let mut steps: Vec<Result<(usize, Option<ClaimedTask>), StoreError>> =
-            Vec::with_capacity(items.len());
-        for item in items {
-            let (state, epoch) = match item.hold {
-                Hold::Claimed(epoch) => ("claimed", epoch),
-                Hold::Waiting => ("waiting", -1),
-            };
-            let done = sqlx::query(
-                "UPDATE workflow_tasks SET state = 'completed', output = $4, model = $5, \
-                 prompt_tokens = prompt_tokens + $6, completion_tokens = completion_tokens + $7, \
-                 cost_usd = cost_usd + $8, worker_id = NULL, lease_until = NULL, \
-                 finished_at = $9, error = NULL \
-                 WHERE run_id = $1 AND key = $2 AND state = $3 AND ($10 < 0 OR epoch = $10)",
-            )
-            .bind(&item.run)
-            .bind(item.key)
-            .bind(state)
-            .bind(json_text(item.outcome.output)?)
-            .bind(item.outcome.model)
-            .bind(item.outcome.prompt_tokens)
-            .bind(item.outcome.completion_tokens)
-            .bind(item.outcome.cost_usd)
-            .bind($now)
-            .bind(epoch)
-            .execute(&mut *$tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                steps.push(Err(fenced(&item.run, item.key, item.hold)));
-                continue;
-            }
-            let ready: Vec<(String, i64, String)> = sqlx::query_as(
-                "UPDATE workflow_tasks SET pending = pending - 1, \
-                 state = CASE WHEN pending = 1 THEN 'ready' ELSE state END, ready_at = $3 \
-                 WHERE run_id = $1 AND state = 'blocked' AND key IN \
-                 (SELECT to_key FROM workflow_edges WHERE run_id = $1 AND from_key = $2) \
-                 RETURNING key, pending, queue",
-            )
-            .bind(&item.run)
-            .bind(item.key)
-            .bind($now)
-            .fetch_all(&mut *$tx)
-            .await?;
-            let wanted = ready.iter().find(|(_, pending, queue)| {
-                *pending == 0 && next.is_some_and(|n| n.queues.is_none_or(|q| q.contains(queue)))
-            });
-            let released = ready.iter().filter(|(_, pending, _)| *pending == 0).count();
-            let mut claimed = None;
-            if let (Some((next_key, _, _)), Some(next)) = (wanted, next) {
-                // A successor in a queue with a concurrency limit is left
-                // for the claim path, which counts what the queue holds.
-                let row: Option<ClaimedRow> = sqlx::query_as(&format!(
-                    "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
-                     attempts = attempts + 1, worker_id = $3, lease_until = $4, \
-                     started_at = COALESCE(started_at, $5) \
-                     WHERE run_id = $1 AND key = $2 AND state = 'ready' \
-                     AND queue NOT IN (SELECT name FROM workflow_queues) \
-                     RETURNING {CLAIMED_COLUMNS}"
-                ))
-                .bind(&item.run)
-                .bind(next_key)
-                .bind(next.worker)
-                .bind($now + next.lease_ms)
-                .bind($now)
-                .fetch_optional(&mut *$tx)
-                .await?;
-                claimed = row.map(ClaimedRow::into_claimed).transpose()?;
-            }
-            let released = released - usize::from(claimed.is_some());
-            steps.push(Ok((released, claimed)));
-        }
-        // Phase 2: the events, once per run, and the runs that ended.
-        let mut by_run: BTreeMap<&str, (Vec<NewEvent<'_>>, i64)> = BTreeMap::new();
-        for (item, step) in items.iter().zip(&steps) {
-            let Ok((_, claimed)) = step else { continue };
-            let (events, done) = by_run.entry(item.run.as_str()).or_default();
-            *done += 1;
-            events.push(NewEvent {
-                kind: "task_completed",
-                task: Some(item.key),
-                data: json!({
-                    "model": item.outcome.model,
-                    "prompt_tokens": item.outcome.prompt_tokens,
-                    "completion_tokens": item.outcome.completion_tokens,
-                    "cost_usd": item.outcome.cost_usd,
-                }),
-            });
-            if let (Some(task), Some(next)) = (claimed, next) {
-                events.push(started_event(task, next.worker));
-            }
-        }
-        let mut ended: Vec<&str> = Vec::new();
-        for (run, (events, done)) in &by_run {
-            let (_, completed, total) = append_events!($tx, run, events, *done, $now);
-            if completed == total {
-                finish_run!($tx, run, $now);
-                ended.push(run);
-            }
-        }
-        // Phase 3: each item's result; the last item of an ended run says so.
-        let mut results: Vec<Result<Completion, StoreError>> = Vec::with_capacity(items.len());
-        let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
-        for (at, (item, step)) in items.iter().zip(&steps).enumerate() {
-            if step.is_ok() {
-                last_of.insert(item.run.as_str(), at);
-            }
-        }
-        let finished_at: Vec<usize> = ended.iter().filter_map(|run| last_of.get(run).copied()).collect();
-        for (at, step) in steps.into_iter().enumerate() {
-            results.push(step.map(|(released, next)| Completion {
-                next,
-                released,
-                finished: finished_at.contains(&at).then_some(WorkflowStatus::Completed),
-            }));
-        }
-        results
-    }};
-}
-
 /// Marks `run` completed with the outputs of its sink tasks as its result.
 macro_rules! finish_run {
     ($tx:ident, $run:expr, $now:expr) => {{
@@ -830,21 +701,22 @@ macro_rules! finish_run {
     }};
 }
 
-/// [`Store::complete_tasks`] on PostgreSQL: the same transaction as
-/// [`finish_tasks!`], run server-side by `baton_complete_tasks` (migration
-/// 0007) in one round trip instead of seven per task.
-async fn complete_on_postgres(
-    pool: &sqlx::PgPool,
-    items: &[CompleteItem<'_>],
-    next: Option<&ClaimNext<'_>>,
-    now_ms: i64,
-) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+/// The items of a completion batch as the set-based SQL reads them:
+/// `[{"run","key","state","epoch","output" (JSON text),"model",
+/// "prompt_tokens","completion_tokens","cost_usd"}]`, where `state` and
+/// `epoch` say how the task must be held (`epoch` -1: any).
+fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
     let mut payload = Vec::with_capacity(items.len());
     for item in items {
+        let (state, epoch) = match item.hold {
+            Hold::Claimed(epoch) => ("claimed", epoch),
+            Hold::Waiting => ("waiting", -1),
+        };
         payload.push(json!({
-            "run": item.run_id.to_string(),
+            "run": item.run,
             "key": item.key,
-            "epoch": item.epoch,
+            "state": state,
+            "epoch": epoch,
             "output": json_text(item.outcome.output)?,
             "model": item.outcome.model,
             "prompt_tokens": item.outcome.prompt_tokens,
@@ -852,9 +724,197 @@ async fn complete_on_postgres(
             "cost_usd": item.outcome.cost_usd,
         }));
     }
+    Ok(Value::Array(payload).to_string())
+}
+
+/// A completion batch on SQLite, set-based: one statement completes every
+/// item still held as it says, one counts down all their successors, one
+/// claims newly ready tasks for the worker (one per completed item, most
+/// urgent first), then each run's events and, for a run whose last task
+/// this was, its end. A batch costs the same handful of statements (and
+/// one `fsync`) whether it holds one task or a hundred.
+async fn complete_on_sqlite(
+    pool: &sqlx::SqlitePool,
+    items: &[Finishing<'_>],
+    next: Option<&ClaimNext<'_>>,
+    now_ms: i64,
+) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+    let payload = items_json(items)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let done: Vec<(String, String)> = sqlx::query_as(
+        "UPDATE workflow_tasks AS t SET state = 'completed', output = j.output, \
+         model = j.model, prompt_tokens = t.prompt_tokens + j.prompt_tokens, \
+         completion_tokens = t.completion_tokens + j.completion_tokens, \
+         cost_usd = t.cost_usd + j.cost_usd, worker_id = NULL, lease_until = NULL, \
+         finished_at = $2, error = NULL \
+         FROM (SELECT value ->> 'run' AS j_run, value ->> 'key' AS j_key, \
+         value ->> 'state' AS state, value ->> 'epoch' AS epoch, \
+         value ->> 'output' AS output, value ->> 'model' AS model, \
+         value ->> 'prompt_tokens' AS prompt_tokens, \
+         value ->> 'completion_tokens' AS completion_tokens, \
+         value ->> 'cost_usd' AS cost_usd FROM json_each($1)) AS j \
+         WHERE t.run_id = j.j_run AND t.key = j.j_key AND t.state = j.state \
+         AND (j.epoch < 0 OR t.epoch = j.epoch) \
+         RETURNING run_id, key",
+    )
+    .bind(&payload)
+    .bind(now_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    let completed: std::collections::HashSet<(&str, &str)> = done
+        .iter()
+        .map(|(run, key)| (run.as_str(), key.as_str()))
+        .collect();
+    let is_done = |item: &Finishing<'_>| completed.contains(&(item.run.as_str(), item.key));
+    let done_json = Value::Array(
+        done.iter()
+            .map(|(run, key)| json!({ "run": run, "key": key }))
+            .collect(),
+    )
+    .to_string();
+    let mut ready: Vec<(String, String, i64, String, i64, i64)> = sqlx::query_as(
+        "UPDATE workflow_tasks AS t SET pending = t.pending - c.n, \
+         state = CASE WHEN t.pending = c.n THEN 'ready' ELSE t.state END, ready_at = $2 \
+         FROM (SELECT e.run_id AS c_run, e.to_key AS c_key, COUNT(*) AS n FROM json_each($1) AS d \
+         JOIN workflow_edges AS e ON e.run_id = d.value ->> 'run' \
+         AND e.from_key = d.value ->> 'key' GROUP BY e.run_id, e.to_key) AS c \
+         WHERE t.run_id = c.c_run AND t.key = c.c_key AND t.state = 'blocked' \
+         RETURNING run_id, key, pending, queue, priority, position",
+    )
+    .bind(&done_json)
+    .bind(now_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    ready.retain(|(_, _, pending, ..)| *pending == 0);
+    ready.sort_by(|a, b| b.4.cmp(&a.4).then(a.5.cmp(&b.5)).then(a.1.cmp(&b.1)));
+    // Newly ready tasks handed to this worker, one per completed item.
+    let mut handed: Vec<ClaimedTask> = Vec::new();
+    if let Some(next) = next {
+        let wanted: Vec<Value> = ready
+            .iter()
+            .filter(|(.., queue, _, _)| next.queues.is_none_or(|q| q.contains(queue)))
+            .take(done.len())
+            .map(|(run, key, ..)| json!({ "run": run, "key": key }))
+            .collect();
+        if !wanted.is_empty() {
+            let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
+                "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
+                 attempts = attempts + 1, worker_id = $3, lease_until = $4, \
+                 started_at = COALESCE(started_at, $2) \
+                 WHERE state = 'ready' AND queue NOT IN (SELECT name FROM workflow_queues) \
+                 AND (run_id, key) IN \
+                 (SELECT value ->> 'run', value ->> 'key' FROM json_each($1)) \
+                 RETURNING {CLAIMED_COLUMNS}"
+            ))
+            .bind(Value::Array(wanted).to_string())
+            .bind(now_ms)
+            .bind(next.worker)
+            .bind(now_ms + next.lease_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+            handed = rows
+                .into_iter()
+                .map(ClaimedRow::into_claimed)
+                .collect::<Result<_, _>>()?;
+        }
+    }
+    // Who continues with which handed task: completed items in order.
+    let mut handed = handed.into_iter();
+    let mut hand_over: Vec<Option<ClaimedTask>> = items
+        .iter()
+        .map(|item| if is_done(item) { handed.next() } else { None })
+        .collect();
+    let mut by_run: BTreeMap<&str, (Vec<NewEvent<'_>>, i64)> = BTreeMap::new();
+    for (item, handed) in items.iter().zip(&hand_over) {
+        if !is_done(item) {
+            continue;
+        }
+        let (events, count) = by_run.entry(item.run.as_str()).or_default();
+        *count += 1;
+        events.push(NewEvent {
+            kind: "task_completed",
+            task: Some(item.key),
+            data: json!({
+                "model": item.outcome.model,
+                "prompt_tokens": item.outcome.prompt_tokens,
+                "completion_tokens": item.outcome.completion_tokens,
+                "cost_usd": item.outcome.cost_usd,
+            }),
+        });
+        if let (Some(task), Some(next)) = (handed, next) {
+            let run = task_run(&done, task);
+            by_run
+                .entry(run)
+                .or_default()
+                .0
+                .push(started_event(task, next.worker));
+        }
+    }
+    let mut ended: Vec<&str> = Vec::new();
+    for (run, (events, count)) in &by_run {
+        let (_, completed_tasks, total) = append_events!(tx, run, events, *count, now_ms);
+        if completed_tasks == total {
+            finish_run!(tx, run, now_ms);
+            ended.push(*run);
+        }
+    }
+    tx.commit().await?;
+    // Each run's newly ready tasks that nobody took are counted on its
+    // first completed item; a run's end on its last.
+    let mut released: BTreeMap<&str, usize> = BTreeMap::new();
+    for (run, key, ..) in &ready {
+        let taken = hand_over
+            .iter()
+            .flatten()
+            .any(|t| t.run_id.to_string() == *run && t.key == *key);
+        if !taken {
+            *released.entry(run.as_str()).or_default() += 1;
+        }
+    }
+    let last: BTreeMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| is_done(item))
+        .map(|(at, item)| (item.run.as_str(), at))
+        .collect();
+    let mut results = Vec::with_capacity(items.len());
+    for (at, item) in items.iter().enumerate() {
+        if !is_done(item) {
+            results.push(Err(fenced(&item.run, item.key, item.hold)));
+            continue;
+        }
+        results.push(Ok(Completion {
+            next: hand_over[at].take(),
+            released: released.remove(item.run.as_str()).unwrap_or(0),
+            finished: (ended.contains(&item.run.as_str()) && last[item.run.as_str()] == at)
+                .then_some(WorkflowStatus::Completed),
+        }));
+    }
+    Ok(results)
+}
+
+/// The run id, as stored, of a task claimed in this batch.
+fn task_run<'a>(done: &'a [(String, String)], task: &ClaimedTask) -> &'a str {
+    let id = task.run_id.to_string();
+    done.iter()
+        .map(|(run, _)| run.as_str())
+        .find(|run| *run == id)
+        .unwrap_or_default()
+}
+
+/// A completion batch on PostgreSQL: the same transaction as
+/// [`complete_on_sqlite`], run server-side by `baton_complete_tasks`
+/// (migration 0007) in one round trip.
+async fn complete_on_postgres(
+    pool: &sqlx::PgPool,
+    items: &[Finishing<'_>],
+    next: Option<&ClaimNext<'_>>,
+    now_ms: i64,
+) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+    let payload = items_json(items)?;
     let (answer,): (String,) =
         sqlx::query_as("SELECT baton_complete_tasks($1::jsonb, $2, $3, $4, $5, $6)::text")
-            .bind(Value::Array(payload).to_string())
+            .bind(payload)
             .bind(next.map(|n| n.worker).unwrap_or_default())
             .bind(next.map(|n| n.lease_ms).unwrap_or_default())
             .bind(next.and_then(|n| n.queues).map(<[String]>::to_vec))
@@ -874,7 +934,7 @@ async fn complete_on_postgres(
     let mut last_of: BTreeMap<String, usize> = BTreeMap::new();
     for (at, (item, result)) in items.iter().zip(results).enumerate() {
         if result["ok"] == Value::Bool(true) {
-            last_of.insert(item.run_id.to_string(), at);
+            last_of.insert(item.run.clone(), at);
         }
     }
     let ended: Vec<usize> = finished
@@ -887,8 +947,7 @@ async fn complete_on_postgres(
         .enumerate()
         .map(|(at, (item, result))| {
             if result["ok"] != Value::Bool(true) {
-                let run = item.run_id.to_string();
-                return Ok(Err(fenced(&run, item.key, Hold::Claimed(item.epoch))));
+                return Ok(Err(fenced(&item.run, item.key, item.hold)));
             }
             let next = match &result["next"] {
                 Value::Null => None,
@@ -1491,9 +1550,6 @@ impl Store {
         next: Option<&ClaimNext<'_>>,
         now_ms: i64,
     ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
-        if let Backends::Postgres(pg) = &self.backend {
-            return complete_on_postgres(pg.pool(), items, next, now_ms).await;
-        }
         let finishing: Vec<Finishing<'_>> = items
             .iter()
             .map(|item| Finishing {
@@ -1503,9 +1559,21 @@ impl Store {
                 outcome: item.outcome,
             })
             .collect();
-        Ok(in_tx!(self, |tx| finish_tasks!(
-            tx, &finishing, next, now_ms
-        )))
+        self.finish(&finishing, next, now_ms).await
+    }
+
+    async fn finish(
+        &self,
+        items: &[Finishing<'_>],
+        next: Option<&ClaimNext<'_>>,
+        now_ms: i64,
+    ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+        match &self.backend {
+            Backends::Sqlite(sqlite) => {
+                complete_on_sqlite(sqlite.writer(), items, next, now_ms).await
+            }
+            Backends::Postgres(pg) => complete_on_postgres(pg.pool(), items, next, now_ms).await,
+        }
     }
 
     /// Records a failed attempt: see [`TaskFailure`].
@@ -1646,7 +1714,7 @@ impl Store {
                 hold: Hold::Waiting,
                 outcome: TaskOutcome::plain(decision),
             }];
-            let mut results = in_tx!(self, |tx| finish_tasks!(tx, &finishing, None, now_ms));
+            let mut results = self.finish(&finishing, None, now_ms).await?;
             return results
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::corrupt("a batch of one gave no result")));

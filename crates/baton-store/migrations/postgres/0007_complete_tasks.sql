@@ -2,15 +2,17 @@
 -- a completion is a round trip to the server, and a chain step needs
 -- seven; this function does them all server-side, so a worker's commit is
 -- one `SELECT` in autocommit. It is the same transaction as
--- `finish_tasks!` in baton-store/src/workflows.rs (which SQLite, in
--- process, runs statement by statement): per item, the fenced completion,
+-- `complete_on_sqlite` in baton-store/src/workflows.rs (set-based there,
+-- where statements cost no round trip): per item, the fenced completion,
 -- the successors' countdown and the claim of one newly ready successor for
 -- the worker; then per run (in id order, after every task row: the lock
 -- order of every workflow transaction) the event counter, the events, the
 -- run's end when its last task completed, and a notification.
 --
--- p_items: [{"run","key","epoch","output" (JSON text),"model",
---            "prompt_tokens","completion_tokens","cost_usd"}]
+-- p_items: [{"run","key","state","epoch","output" (JSON text),"model",
+--            "prompt_tokens","completion_tokens","cost_usd"}]: each task must
+--            be in `state` (claimed, or waiting for an approval) under
+--            `epoch` (-1: any).
 -- p_queues: the queues the worker serves (NULL: all); p_claim: whether the
 -- worker takes a successor.
 -- Returns {"results": [{"ok": false} | {"ok": true, "released": n,
@@ -52,8 +54,8 @@ BEGIN
             completion_tokens = completion_tokens + (v_item->>'completion_tokens')::bigint,
             cost_usd = cost_usd + (v_item->>'cost_usd')::double precision,
             worker_id = NULL, lease_until = NULL, finished_at = p_now, error = NULL
-        WHERE run_id = v_run AND key = v_key AND state = 'claimed'
-            AND epoch = (v_item->>'epoch')::bigint;
+        WHERE run_id = v_run AND key = v_key AND state = v_item->>'state'
+            AND ((v_item->>'epoch')::bigint < 0 OR epoch = (v_item->>'epoch')::bigint);
         GET DIAGNOSTICS v_rows = ROW_COUNT;
         IF v_rows = 0 THEN
             v_results := v_results || jsonb_build_array(jsonb_build_object('ok', false));
