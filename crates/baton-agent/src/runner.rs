@@ -25,7 +25,7 @@ use baton_store::{
     AgentRun, Approval, ApprovalScope, ApprovalStatus, CallResult, CallState, Intent,
     MessageRecord, RunProgress, RunStatus, Session, ToolCallRecord,
 };
-use baton_tools::{ToolContext, ToolError, Toolbox};
+use baton_tools::{CallInfo, ToolContext, ToolError, Toolbox};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -622,7 +622,11 @@ impl Run {
             }
         }
         let tool = tool.expect("prepared above");
-        let outcome = tool.call(arguments, &self.parts.tools).await;
+        // The run's id is stored before the run starts and kept on resume,
+        // and the call id is the model's: the key a crash-cut call had is
+        // the key it has again, on this attempt and every later one.
+        let call_info = CallInfo::new(&self.record.id.to_string(), &call.id);
+        let outcome = tool.call(arguments, &self.parts.tools, &call_info).await;
         let (state, output, summary, truncated) = match outcome {
             Ok(out) => (CallState::Done, out.text, out.summary, out.truncated),
             Err(error) => {

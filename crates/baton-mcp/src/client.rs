@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation,
-    PaginatedRequestParams, Tool,
+    PaginatedRequestParams, RequestMetaObject, Tool,
 };
 use rmcp::service::{ClientInitializeError, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpError;
@@ -30,6 +30,10 @@ pub const MAX_TOOLS: usize = 512;
 pub const MAX_TOOL_PAGES: usize = 64;
 /// How long [`McpClient::close`] waits for a graceful end before killing.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The `_meta` key a `tools/call` carries its idempotency key under (see
+/// [`McpClient::call_with_key`]); the `baton/` prefix keeps it apart from
+/// the keys the MCP specification reserves.
+pub const IDEMPOTENCY_META_KEY: &str = "baton/idempotencyKey";
 /// How long a failed start waits for the server's last stderr lines.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
 
@@ -263,6 +267,20 @@ impl McpClient {
     /// the request is cancelled on the server. A tool that fails is an
     /// `Ok` with `is_error`; an `Err` means the call itself could not be made.
     pub async fn call(&self, tool: &str, arguments: Value) -> Result<CallResult, McpError> {
+        self.call_with_key(tool, arguments, None).await
+    }
+
+    /// [`call`](Self::call), with `idempotency_key` (when given) in the
+    /// request's `_meta` under [`IDEMPOTENCY_META_KEY`]. In `_meta`, not
+    /// the arguments, because the tool's schema does not know it: a
+    /// server that understands it can tell a call repeated after a crash
+    /// from a new one, and any other server ignores it.
+    pub async fn call_with_key(
+        &self,
+        tool: &str,
+        arguments: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<CallResult, McpError> {
         let server = self.server_name();
         let arguments = match arguments {
             Value::Object(map) => Some(map),
@@ -284,6 +302,13 @@ impl McpClient {
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
+        }
+        if let Some(key) = idempotency_key {
+            // rmcp merges its own keys (progress token, client context)
+            // into this map on sending.
+            let mut meta = RequestMetaObject::new();
+            meta.insert(IDEMPOTENCY_META_KEY.to_owned(), Value::from(key));
+            params.meta = Some(meta);
         }
         let limit = self.config.call_timeout();
         let operation = format!("call of `{tool}`");

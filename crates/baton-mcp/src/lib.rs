@@ -13,8 +13,8 @@ mod result;
 mod transport;
 
 pub use client::{
-    CLOSE_TIMEOUT, CONNECT_TIMEOUT, MAX_TOOL_PAGES, MAX_TOOLS, McpClient, RemoteTool,
-    tools_by_function,
+    CLOSE_TIMEOUT, CONNECT_TIMEOUT, IDEMPOTENCY_META_KEY, MAX_TOOL_PAGES, MAX_TOOLS, McpClient,
+    RemoteTool, tools_by_function,
 };
 pub use config::{DEFAULT_CALL_TIMEOUT, MAX_SERVER_NAME_LEN, MAX_TIMEOUT_SECS, McpServerConfig};
 pub use error::McpError;

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_mcp::{
-    MAX_RESULT_BYTES, MAX_TOOL_PAGES, MAX_TOOLS, McpClient, McpError, McpServerConfig, naming,
+    IDEMPOTENCY_META_KEY, MAX_RESULT_BYTES, MAX_TOOL_PAGES, MAX_TOOLS, McpClient, McpError,
+    McpServerConfig, naming,
 };
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
@@ -22,8 +23,8 @@ use url::Url;
 /// Tools served per `tools/list` page, small so listing needs several pages.
 const PAGE_SIZE: usize = 2;
 
-/// The test server: `echo`, `add`, `fail`, `slow`, `picture`, `whoami` plus
-/// `extra` filler tools, listed `page_size` at a time.
+/// The test server: `echo`, `add`, `fail`, `slow`, `picture`, `whoami`,
+/// `big`, `meta` plus `extra` filler tools, listed `page_size` at a time.
 #[derive(Clone)]
 struct TestServer {
     extra: usize,
@@ -64,6 +65,11 @@ impl TestServer {
                 object(json!({})),
             ),
             Tool::new("big", "Returns 1 MiB of text", object(json!({}))),
+            Tool::new(
+                "meta",
+                "Returns the request's `_meta` as the handler sees it",
+                object(json!({})),
+            ),
         ];
         tools.extend(
             (0..self.extra).map(|i| Tool::new(format!("filler{i}"), "Filler", object(json!({})))),
@@ -131,6 +137,7 @@ impl ServerHandler for TestServer {
                 CallToolResult::success(vec![ContentBlock::text(seen.unwrap_or_default())])
             }
             "big" => CallToolResult::success(vec![ContentBlock::text("x".repeat(1 << 20))]),
+            "meta" => CallToolResult::structured(Value::Object(context.meta.0.0.clone())),
             other => return Err(ErrorData::invalid_params(format!("no tool {other}"), None)),
         };
         Ok(result.into())
@@ -175,8 +182,8 @@ async fn lists_every_page_and_calls_each_tool() {
     assert_eq!(
         names,
         [
-            "echo", "add", "fail", "slow", "picture", "whoami", "big", "filler0", "filler1",
-            "filler2"
+            "echo", "add", "fail", "slow", "picture", "whoami", "big", "meta", "filler0",
+            "filler1", "filler2"
         ],
         "all {} pages of {PAGE_SIZE} are followed",
         names.len().div_ceil(PAGE_SIZE)
@@ -229,6 +236,31 @@ async fn lists_every_page_and_calls_each_tool() {
         &big.text[big.text.len() - 80..]
     );
 
+    client.close().await;
+}
+
+#[tokio::test]
+async fn the_idempotency_key_travels_in_the_request_meta() {
+    let url = serve(test_server(0)).await;
+    let client = McpClient::connect(&McpServerConfig::http("rusty", url))
+        .await
+        .expect("connects");
+    let key = "baton-0191d2c4-run-call_1";
+    let keyed = client
+        .call_with_key("meta", json!({}), Some(key))
+        .await
+        .unwrap();
+    let meta = keyed.structured.expect("the server's view of `_meta`");
+    assert_eq!(meta[IDEMPOTENCY_META_KEY], key, "{meta}");
+    assert_eq!(IDEMPOTENCY_META_KEY, "baton/idempotencyKey");
+    assert!(
+        meta.get("progressToken").is_some(),
+        "rmcp's own keys are merged in, not replaced: {meta}"
+    );
+
+    let plain = client.call("meta", json!({})).await.unwrap();
+    let meta = plain.structured.expect("the server's view of `_meta`");
+    assert!(meta.get(IDEMPOTENCY_META_KEY).is_none(), "{meta}");
     client.close().await;
 }
 

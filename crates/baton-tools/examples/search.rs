@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_tools::{Limits, SearchTool, Tool, ToolContext, Workspace};
+use baton_tools::{CallInfo, Limits, SearchTool, Tool, ToolContext, Workspace};
 
 fn main() -> ExitCode {
     let mut positional = Vec::new();
@@ -52,7 +52,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(SearchTool.call(args, &ctx)) {
+    // A search changes nothing, so no service ever sees this call's key.
+    let call = CallInfo::new("example", "search");
+    match runtime.block_on(SearchTool.call(args, &ctx, &call)) {
         Ok(output) => {
             let mut stdout = std::io::stdout().lock();
             if stdout.write_all(output.text.as_bytes()).is_err() {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::error::ToolError;
 use crate::textfile::{existing_permissions, read_text, replace_atomically};
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
+use crate::tool::{CallInfo, Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
 
 const NAME: &str = "edit";
 
@@ -127,6 +127,7 @@ impl Tool for EditTool {
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        _call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         run_blocking::<EditArgs, _>(NAME, args, ctx, edit)
     }

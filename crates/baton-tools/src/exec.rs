@@ -2,9 +2,10 @@
 //! (Landlock, resource limits, a wall-clock timeout that kills the whole
 //! process group), never directly.
 //!
-//! The child sees a small fixed environment (no secrets from baton's own),
-//! may write only in the workspace and a temporary directory made for the
-//! call, and reaches the network only when the run allows it.
+//! The child sees a small fixed environment (no secrets from baton's own;
+//! the call's idempotency key in `BATON_IDEMPOTENCY_KEY`), may write only
+//! in the workspace and a temporary directory made for the call, and
+//! reaches the network only when the run allows it.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ToolError;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args};
+use crate::tool::{CallInfo, Effect, IDEMPOTENCY_ENV, Tool, ToolContext, ToolOutput, parse_args};
 
 /// The `PATH` commands run with.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -99,6 +100,7 @@ impl Tool for Shell {
         &'a self,
         args: Value,
         ctx: &'a ToolContext,
+        call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: ShellArgs = parse_args("shell", args)?;
@@ -109,7 +111,16 @@ impl Tool for Shell {
                 });
             }
             let argv = vec![OsString::from("-c"), OsString::from(&args.command)];
-            execute(&self.sandbox, ctx, "/bin/sh", argv, None, args.timeout_secs).await
+            execute(
+                &self.sandbox,
+                ctx,
+                call,
+                "/bin/sh",
+                argv,
+                None,
+                args.timeout_secs,
+            )
+            .await
         })
     }
 }
@@ -148,6 +159,7 @@ impl Tool for Run {
         &'a self,
         args: Value,
         ctx: &'a ToolContext,
+        call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: RunArgs = parse_args("run", args)?;
@@ -163,6 +175,7 @@ impl Tool for Run {
             execute(
                 &self.sandbox,
                 ctx,
+                call,
                 PYTHON,
                 argv,
                 Some(args.code.into_bytes()),
@@ -176,6 +189,7 @@ impl Tool for Run {
 async fn execute(
     sandbox: &Sandbox,
     ctx: &ToolContext,
+    call: &CallInfo,
     program: &str,
     args: Vec<OsString>,
     stdin: Option<Vec<u8>>,
@@ -200,7 +214,7 @@ async fn execute(
     let mut spec = ExecSpec::new(program, root);
     spec.args = args;
     spec.stdin = stdin;
-    spec.env = environment(scratch.path());
+    spec.env = environment(scratch.path(), call);
     spec.writable = vec![root.to_path_buf(), scratch.path().to_path_buf()];
     spec.network = ctx.network;
     spec.isolation_required = !ctx.allow_unsandboxed;
@@ -218,7 +232,11 @@ async fn execute(
     Ok(render(&outcome, ctx.limits.max_output_bytes))
 }
 
-fn environment(scratch: &Path) -> Vec<(OsString, OsString)> {
+/// The child's whole environment: the sandbox passes on nothing else. The
+/// call's idempotency key is in it so that a script that calls an outside
+/// service can hand the key on, and a call repeated after a crash is
+/// recognised there.
+fn environment(scratch: &Path, call: &CallInfo) -> Vec<(OsString, OsString)> {
     let scratch = scratch.as_os_str().to_owned();
     vec![
         ("PATH".into(), PATH.into()),
@@ -227,6 +245,7 @@ fn environment(scratch: &Path) -> Vec<(OsString, OsString)> {
         ("LANG".into(), "C.UTF-8".into()),
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
         ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+        (IDEMPOTENCY_ENV.into(), call.idempotency_key().into()),
     ]
 }
 

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ToolError;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, cut_to_limit, parse_args};
+use crate::tool::{
+    CallInfo, Effect, IDEMPOTENCY_ENV, Tool, ToolContext, ToolOutput, cut_to_limit, parse_args,
+};
 use crate::workspace::Workspace;
 
 const NAME: &str = "git";
@@ -239,8 +241,11 @@ struct GitRun {
 
 /// The environment git runs with: nothing of baton's own but `PATH` and
 /// `HOME` (for the user's `~/.gitconfig`: name, email), no prompts, no
-/// system config, no pager or editor.
-fn git_environment() -> Vec<(OsString, OsString)> {
+/// system config, no pager or editor. The call's idempotency key too, as
+/// for `shell`: hooks are off, but a clean or smudge filter the
+/// repository's config names is the project's own program, and sees what
+/// a `shell` command would.
+fn git_environment(call: &CallInfo) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = ["PATH", "HOME"]
         .into_iter()
         .filter_map(|k| std::env::var_os(k).map(|v| (k.into(), v)))
@@ -252,6 +257,7 @@ fn git_environment() -> Vec<(OsString, OsString)> {
         ("GIT_OPTIONAL_LOCKS", "0"),
         ("GIT_EDITOR", "true"),
         ("LC_ALL", "C"),
+        (IDEMPOTENCY_ENV, call.idempotency_key()),
     ] {
         env.push((key.into(), value.into()));
     }
@@ -284,6 +290,7 @@ async fn run_git(
     sandbox: &Sandbox,
     argv: Vec<OsString>,
     ctx: &ToolContext,
+    call: &CallInfo,
 ) -> Result<GitRun, ToolError> {
     let timeout = ctx.limits.timeout;
     if timeout.is_zero() {
@@ -306,7 +313,7 @@ async fn run_git(
     .map(OsString::from)
     .chain(argv)
     .collect();
-    spec.env = git_environment();
+    spec.env = git_environment(call);
     spec.writable = vec![root.to_path_buf()];
     spec.readable.extend(user_git_config());
     spec.isolation_required = !ctx.allow_unsandboxed;
@@ -348,10 +355,15 @@ async fn run_git(
     })
 }
 
-async fn git(sandbox: &Sandbox, args: GitArgs, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
+async fn git(
+    sandbox: &Sandbox,
+    args: GitArgs,
+    ctx: &ToolContext,
+    call: &CallInfo,
+) -> Result<ToolOutput, ToolError> {
     let command = args.command();
     let argv = git_argv(&args, &ctx.workspace)?;
-    let run = run_git(sandbox, argv, ctx).await?;
+    let run = run_git(sandbox, argv, ctx, call).await?;
     if !run.success {
         if run.stderr.contains("not a git repository") {
             return Err(ToolError::Failed(format!(
@@ -459,8 +471,9 @@ impl Tool for GitTool {
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
-        async move { git(&self.sandbox, parse_args(NAME, args)?, ctx).await }.boxed()
+        async move { git(&self.sandbox, parse_args(NAME, args)?, ctx, call).await }.boxed()
     }
 }
 

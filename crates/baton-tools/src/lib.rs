@@ -30,7 +30,10 @@ pub use list::ListTool;
 pub use mcp::McpTool;
 pub use read::ReadTool;
 pub use search::SearchTool;
-pub use tool::{Effect, Limits, Tool, ToolContext, ToolOutput, cut_to_limit, parse_args};
+pub use tool::{
+    CallInfo, Effect, IDEMPOTENCY_ENV, Limits, MAX_IDEMPOTENCY_KEY_LEN, Tool, ToolContext,
+    ToolOutput, cut_to_limit, parse_args,
+};
 pub use toolbox::{DuplicateTool, Toolbox};
 pub use workspace::{Workspace, WriteTarget};
 pub use write::WriteTool;

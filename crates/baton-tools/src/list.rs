@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ToolError;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
+use crate::tool::{CallInfo, Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
 
 const NAME: &str = "list";
 /// Deepest a recursive listing may go, and its default depth.
@@ -140,6 +140,7 @@ impl Tool for ListTool {
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        _call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         run_blocking::<ListArgs, _>(NAME, args, ctx, list)
     }

@@ -1,6 +1,7 @@
 //! A tool of an MCP server, as a baton tool: the model sees it as
 //! `server__tool`, the policy as `mcp(server.tool)`, and its calls go to
-//! the server through the shared client.
+//! the server through the shared client, each with its idempotency key in
+//! the request's `_meta`.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::error::ToolError;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput};
+use crate::tool::{CallInfo, Effect, Tool, ToolContext, ToolOutput};
 
 /// One remote tool and the client of its server.
 pub struct McpTool {
@@ -66,6 +67,7 @@ impl Tool for McpTool {
         &'a self,
         args: Value,
         ctx: &'a ToolContext,
+        call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args = if args.is_null() {
@@ -75,7 +77,7 @@ impl Tool for McpTool {
             };
             let result = self
                 .client
-                .call(&self.remote.name, args)
+                .call_with_key(&self.remote.name, args, Some(call.idempotency_key()))
                 .await
                 .map_err(|e| ToolError::Failed(e.to_string()))?;
             let status = if result.is_error { "error" } else { "ok" };

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::error::ToolError;
 use crate::textfile::read_text;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
+use crate::tool::{CallInfo, Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
 
 const NAME: &str = "read";
 
@@ -116,6 +116,7 @@ impl Tool for ReadTool {
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        _call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         run_blocking::<ReadArgs, _>(NAME, args, ctx, read)
     }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ToolError;
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
+use crate::tool::{CallInfo, Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
 
 const NAME: &str = "search";
 /// Most context lines around a match.
@@ -471,6 +471,7 @@ impl Tool for SearchTool {
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        _call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         run_blocking::<SearchArgs, _>(NAME, args, ctx, search)
     }

@@ -27,12 +27,75 @@ pub trait Tool: Send + Sync {
     /// `read`/`write`/`edit`, the subcommand for `git` ("commit", "status"...), "server.tool" for MCP.
     /// Errors for arguments that do not parse.
     fn subject(&self, args: &serde_json::Value) -> Result<String, ToolError>;
-    /// Runs the call; `args` are checked against the schema first.
+    /// Runs the call; `args` are checked against the schema first. `call`
+    /// holds what belongs to this one call rather than to the run (its
+    /// idempotency key): kept apart from `ctx`, which the faces build once
+    /// per run.
     fn call<'a>(
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
+}
+
+/// The environment variable in which `shell`, `run` and `git` hand the
+/// program they start its call's idempotency key.
+pub const IDEMPOTENCY_ENV: &str = "BATON_IDEMPOTENCY_KEY";
+
+/// The longest idempotency key, so that services which cap the length of
+/// theirs take it whole.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// What one tool call carries besides its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    idempotency_key: String,
+}
+
+impl CallInfo {
+    /// The call `call_id` (the model's id for it) of the agent run
+    /// `run_id`. A crash can cut a call off after it reached the outside
+    /// world; the run is resumed under the same id and the call keeps its
+    /// id, so the key is the same on every attempt and an external system
+    /// can recognise the repeat.
+    pub fn new(run_id: &str, call_id: &str) -> CallInfo {
+        CallInfo {
+            idempotency_key: idempotency_key(run_id, call_id),
+        }
+    }
+
+    /// `baton-<run id>-<call id>`, only `[A-Za-z0-9._-]`, at most
+    /// [`MAX_IDEMPOTENCY_KEY_LEN`] bytes: safe in an environment variable,
+    /// an HTTP header or a JSON field.
+    pub fn idempotency_key(&self) -> &str {
+        &self.idempotency_key
+    }
+}
+
+fn idempotency_key(run_id: &str, call_id: &str) -> String {
+    let raw = format!("baton-{run_id}-{call_id}");
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if raw.len() <= MAX_IDEMPOTENCY_KEY_LEN && raw.chars().all(allowed) {
+        return raw;
+    }
+    // Replacing characters or cutting the end could give two calls the
+    // same key, and a service would then drop the second as a repeat: a
+    // digest of the whole original keeps them apart. FNV-1a rather than
+    // std's hasher, whose output may change between Rust releases, and a
+    // run resumed by a newer baton must still make the same key.
+    let digest = raw.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("-{digest:016x}");
+    let mut key: String = raw
+        .chars()
+        .map(|c| if allowed(c) { c } else { '_' })
+        .collect();
+    // Only ASCII is left, so any byte length is a character boundary.
+    key.truncate(MAX_IDEMPOTENCY_KEY_LEN - suffix.len());
+    key.push_str(&suffix);
+    key
 }
 
 /// What a call can do to the world. The policy's own type, so the tools
@@ -178,6 +241,61 @@ pub fn parse_args<T: DeserializeOwned>(
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn the_idempotency_key_names_the_run_and_the_call() {
+        let run = "0191d2c4-7f3a-7c1e-9a2b-3c4d5e6f7a8b";
+        let key = CallInfo::new(run, "call_Ab1.x-y");
+        assert_eq!(
+            key.idempotency_key(),
+            format!("baton-{run}-call_Ab1.x-y"),
+            "a clean id is used as it is"
+        );
+        assert_eq!(
+            key,
+            CallInfo::new(run, "call_Ab1.x-y"),
+            "the same run and call id give the same key on every attempt"
+        );
+        assert_ne!(key, CallInfo::new(run, "call_Ab1.x-z"));
+        assert_ne!(key, CallInfo::new("other-run", "call_Ab1.x-y"));
+    }
+
+    #[test]
+    fn an_unusual_call_id_is_cleaned_cut_and_kept_apart() {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let long = "x".repeat(300);
+        let odd = [
+            "call/1",
+            "call 1",
+            "call_1",
+            "callé",
+            "call\n",
+            long.as_str(),
+            &format!("{long}y"),
+        ];
+        let keys: Vec<String> = odd
+            .iter()
+            .map(|id| CallInfo::new("run", id).idempotency_key().to_owned())
+            .collect();
+        for (id, key) in odd.iter().zip(&keys) {
+            assert!(key.len() <= MAX_IDEMPOTENCY_KEY_LEN, "{id:?}: {key}");
+            assert!(key.chars().all(allowed), "{id:?}: {key}");
+            assert!(key.starts_with("baton-run-"), "{key}");
+            assert_eq!(key, CallInfo::new("run", id).idempotency_key(), "stable");
+        }
+        assert_eq!(keys[2], "baton-run-call_1", "clean ids stay as they are");
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            keys.len(),
+            "ids that clean or cut to the same text keep distinct keys: {keys:?}"
+        );
+        assert_eq!(
+            CallInfo::new("run", "call/1").idempotency_key(),
+            "baton-run-call_1-7d7b4b1b33d6fab0",
+            "FNV-1a of `baton-run-call/1`: fixed, so a resumed run makes the same key"
+        );
+    }
 
     #[test]
     fn cut_keeps_short_text() {

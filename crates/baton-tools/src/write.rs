@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::error::ToolError;
 use crate::textfile::{BINARY_SNIFF_BYTES, existing_permissions, looks_binary, replace_atomically};
-use crate::tool::{Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
+use crate::tool::{CallInfo, Effect, Tool, ToolContext, ToolOutput, parse_args, run_blocking};
 
 const NAME: &str = "write";
 
@@ -107,6 +107,7 @@ impl Tool for WriteTool {
         &'a self,
         args: serde_json::Value,
         ctx: &'a ToolContext,
+        _call: &'a CallInfo,
     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         run_blocking::<WriteArgs, _>(NAME, args, ctx, write)
     }

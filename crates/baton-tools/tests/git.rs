@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use baton_tools::ToolError;
+use baton_tools::{CallInfo, ToolError};
 use common::Env;
 use serde_json::json;
 
@@ -265,4 +265,26 @@ async fn a_filter_named_by_the_repository_is_confined() {
         .call("git", json!({"command": "add", "paths": ["notes.txt"]}))
         .await;
     assert!(!marker.exists(), "the filter wrote outside: {result:?}");
+}
+
+#[tokio::test]
+async fn a_filter_git_starts_sees_the_calls_idempotency_key() {
+    let env = repo();
+    // Hooks are off; a clean filter the repository's config names is the
+    // program git itself starts on `add`, in git's environment.
+    git(
+        &env,
+        &[
+            "config",
+            "filter.key.clean",
+            "sh -c 'printf %s \"$BATON_IDEMPOTENCY_KEY\" > seen-key; cat'",
+        ],
+    );
+    env.write(".gitattributes", "*.txt filter=key\n");
+    env.write("a.txt", "hello\n");
+    let call = CallInfo::new("run-1", "call_git");
+    env.call_as(&call, "git", json!({"command": "add", "paths": ["a.txt"]}))
+        .await
+        .unwrap();
+    assert_eq!(env.read("seen-key"), "baton-run-1-call_git");
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use baton_tools::{ToolContext, ToolError, ToolOutput, Toolbox, Workspace};
+use baton_tools::{CallInfo, ToolContext, ToolError, ToolOutput, Toolbox, Workspace};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -49,8 +49,19 @@ impl Env {
     }
 
     pub async fn call(&self, tool: &str, args: serde_json::Value) -> Result<ToolOutput, ToolError> {
+        self.call_as(&CallInfo::new("test-run", "call-1"), tool, args)
+            .await
+    }
+
+    /// A call carrying `call`'s idempotency key.
+    pub async fn call_as(
+        &self,
+        call: &CallInfo,
+        tool: &str,
+        args: serde_json::Value,
+    ) -> Result<ToolOutput, ToolError> {
         let tool = self.toolbox.get(tool).expect("a built-in tool");
-        tool.call(args, &self.ctx).await
+        tool.call(args, &self.ctx, call).await
     }
 }
 
