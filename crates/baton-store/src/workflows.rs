@@ -614,24 +614,31 @@ macro_rules! append_events {
     }};
 }
 
-/// Ends `run` as failed after the task event `failed`: every unfinished
-/// task is cancelled (a worker still holding one is fenced out), and the
-/// events say why. Task rows are locked before the run row, the order every
-/// transaction keeps, so that PostgreSQL never finds a deadlock.
-macro_rules! fail_run {
-    ($tx:ident, $run:expr, $failed:expr, $reason:expr, $now:expr) => {{
-        let run: &str = $run;
-        let failed: NewEvent<'_> = $failed;
-        let reason: &str = $reason;
+/// Cancels every unfinished task of `run` (a worker still holding one is
+/// fenced out): the first half of failing a run.
+macro_rules! cancel_unfinished {
+    ($tx:ident, $run:expr, $now:expr) => {{
         sqlx::query(
             "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
              lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
              AND state IN ('blocked', 'ready', 'claimed', 'waiting')",
         )
-        .bind(run)
+        .bind($run)
         .bind($now)
         .execute(&mut *$tx)
         .await?;
+    }};
+}
+
+/// Marks `run` failed for `reason` after the task events `failed`: the
+/// second half, once [`cancel_unfinished!`] has run for it (task rows are
+/// locked before run rows, the order every transaction keeps, so that
+/// PostgreSQL never finds a deadlock).
+macro_rules! mark_failed {
+    ($tx:ident, $run:expr, $failed:expr, $reason:expr, $now:expr) => {{
+        let run: &str = $run;
+        let reason: &str = $reason;
+        let mut events: Vec<NewEvent<'_>> = $failed;
         sqlx::query(
             "UPDATE workflow_runs SET status = 'failed', reason = $2, finished_at = $3 \
              WHERE id = $1",
@@ -641,20 +648,22 @@ macro_rules! fail_run {
         .bind($now)
         .execute(&mut *$tx)
         .await?;
-        append_events!(
-            $tx,
-            run,
-            &[
-                failed,
-                NewEvent {
-                    kind: "workflow_failed",
-                    task: None,
-                    data: json!({ "reason": reason }),
-                },
-            ],
-            0i64,
-            $now
-        );
+        events.push(NewEvent {
+            kind: "workflow_failed",
+            task: None,
+            data: json!({ "reason": reason }),
+        });
+        append_events!($tx, run, &events, 0i64, $now);
+    }};
+}
+
+/// Ends `run` as failed after the task event `failed`: every unfinished
+/// task is cancelled, and the events say why.
+macro_rules! fail_run {
+    ($tx:ident, $run:expr, $failed:expr, $reason:expr, $now:expr) => {{
+        let run: &str = $run;
+        cancel_unfinished!($tx, run, $now);
+        mark_failed!($tx, run, vec![$failed], $reason, $now);
     }};
 }
 
@@ -825,7 +834,7 @@ async fn complete_on_sqlite(
         .map(|item| if is_done(item) { handed.next() } else { None })
         .collect();
     let mut by_run: BTreeMap<&str, (Vec<NewEvent<'_>>, i64)> = BTreeMap::new();
-    for (item, handed) in items.iter().zip(&hand_over) {
+    for item in items {
         if !is_done(item) {
             continue;
         }
@@ -841,13 +850,17 @@ async fn complete_on_sqlite(
                 "cost_usd": item.outcome.cost_usd,
             }),
         });
-        if let (Some(task), Some(next)) = (handed, next) {
-            let run = task_run(&done, task);
+    }
+    // A handed task starts after every completion of the batch, the ones
+    // that made it ready included.
+    for handed in hand_over.iter().flatten() {
+        if let Some(next) = next {
+            let run = task_run(&done, handed);
             by_run
                 .entry(run)
                 .or_default()
                 .0
-                .push(started_event(task, next.worker));
+                .push(started_event(handed, next.worker));
         }
     }
     let mut ended: Vec<&str> = Vec::new();
@@ -1829,35 +1842,45 @@ impl Store {
                 .bind(backoff_ms)
                 .fetch_all(&mut *tx)
                 .await?;
-            // Runs that fail first: their tasks are locked before any run
-            // row, the order every transaction keeps.
-            let mut rows = rows;
-            rows.sort_by_key(|row| row.2 == "ready");
-            for (run, key, state, attempt, ready_at, error) in &rows {
-                if state == "ready" {
-                    append_events!(
-                        tx,
-                        run,
-                        &[NewEvent {
-                            kind: "task_retrying",
-                            task: Some(key),
-                            data: json!({ "attempt": attempt, "error": error, "retry_at_ms": ready_at }),
-                        }],
-                        0i64,
-                        now_ms
-                    );
-                } else {
-                    let failed = NewEvent {
-                        kind: "task_failed",
-                        task: Some(key),
-                        data: json!({ "attempt": attempt, "error": error }),
-                    };
+            // A run fails once, with every task of it that ran out of
+            // attempts; its other tasks are cancelled (not retried). Task
+            // rows first, then run rows: the order every transaction keeps.
+            let mut failed: BTreeMap<&str, (Vec<NewEvent<'_>>, String)> = BTreeMap::new();
+            for (run, key, state, attempt, _, error) in &rows {
+                if state != "ready" {
                     let reason = format!(
                         "task {key} failed: {}",
                         error.as_deref().unwrap_or("its lease ran out")
                     );
-                    fail_run!(tx, run, failed, &reason, now_ms);
+                    failed
+                        .entry(run.as_str())
+                        .or_insert_with(|| (Vec::new(), reason))
+                        .0
+                        .push(NewEvent {
+                            kind: "task_failed",
+                            task: Some(key),
+                            data: json!({ "attempt": attempt, "error": error }),
+                        });
                 }
+            }
+            for run in failed.keys() {
+                cancel_unfinished!(tx, *run, now_ms);
+            }
+            let mut retrying: BTreeMap<&str, Vec<NewEvent<'_>>> = BTreeMap::new();
+            for (run, key, state, attempt, ready_at, error) in &rows {
+                if state == "ready" && !failed.contains_key(run.as_str()) {
+                    retrying.entry(run.as_str()).or_default().push(NewEvent {
+                        kind: "task_retrying",
+                        task: Some(key),
+                        data: json!({ "attempt": attempt, "error": error, "retry_at_ms": ready_at }),
+                    });
+                }
+            }
+            for (run, (events, reason)) in failed {
+                mark_failed!(tx, run, events, &reason, now_ms);
+            }
+            for (run, events) in &retrying {
+                append_events!(tx, run, events, 0i64, now_ms);
             }
             rows.len()
         }))

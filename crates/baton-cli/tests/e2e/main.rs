@@ -3,6 +3,7 @@
 
 mod agent;
 mod baton;
+mod chaos;
 mod cli;
 mod continuity;
 mod mcp_sdk;

@@ -50,6 +50,8 @@ on_both_backends!(
     workflow_concurrent_workers_complete_each_task_once,
     workflow_release_and_run_filter,
     workflow_list_pages_runs_of_one_millisecond,
+    workflow_batch_completion_keeps_each_runs_order,
+    workflow_reap_fails_a_run_once,
     migrations_are_idempotent_on_reopen,
     ping_reports_backend,
     device_state_upserts_newer_stamp_wins,

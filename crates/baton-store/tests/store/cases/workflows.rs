@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use baton_core::WorkflowId;
 use baton_store::{
-    ClaimNext, ClaimRequest, FailureOutcome, NewTask, NewWorkflow, Store, StoreError, TaskFailure,
-    TaskOutcome, TaskState, WorkflowRun, WorkflowStatus,
+    ClaimNext, ClaimRequest, CompleteItem, FailureOutcome, NewTask, NewWorkflow, Store, StoreError,
+    TaskFailure, TaskOutcome, TaskState, WorkflowRun, WorkflowStatus,
 };
 use serde_json::{Value, json};
 
@@ -746,4 +746,90 @@ pub async fn workflow_list_pages_runs_of_one_millisecond(db: TestDb) {
     );
     let rest = store.workflows(2, Some(ids[1])).await.unwrap();
     assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
+}
+
+/// Tasks of two runs completed in one batch: each handed-over successor
+/// starts after the completion that made it ready, in its own run's log.
+pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
+    let store = db.open().await;
+    let chain = [task("a", &[]), task("b", &["a"])];
+    let first = create(&store, &chain, 1).await;
+    let second = create(&store, &chain, 1).await;
+    let held = store.claim_tasks(&claim("w", 10, 2)).await.unwrap();
+    assert_eq!(held.len(), 2);
+    let out = json!(null);
+    let items: Vec<CompleteItem<'_>> = held
+        .iter()
+        .rev()
+        .map(|t| CompleteItem {
+            run_id: t.run_id,
+            key: &t.key,
+            epoch: t.epoch,
+            outcome: TaskOutcome::plain(&out),
+        })
+        .collect();
+    let next = ClaimNext {
+        worker: "w",
+        queues: None,
+        lease_ms: LEASE,
+    };
+    let results = store.complete_tasks(&items, Some(&next), 3).await.unwrap();
+    let handed: Vec<_> = results
+        .into_iter()
+        .filter_map(|r| r.unwrap().next)
+        .collect();
+    assert_eq!(handed.len(), 2, "both b tasks go to the worker");
+    for run in [first.id, second.id] {
+        let kinds = event_kinds(&store, run).await;
+        assert_eq!(
+            kinds,
+            vec![
+                "workflow_started",
+                "task_started:a",
+                "task_completed:a",
+                "task_started:b"
+            ]
+        );
+    }
+}
+
+/// A reap that finds two tasks of one run out of attempts fails the run
+/// once; its task that still had attempts is cancelled, not retried.
+pub async fn workflow_reap_fails_a_run_once(db: TestDb) {
+    let store = db.open().await;
+    let mut tasks = vec![task("a", &[]), task("b", &[]), task("c", &[])];
+    tasks[0].max_attempts = 1;
+    tasks[1].max_attempts = 1;
+    let run = create(&store, &tasks, 1).await;
+    assert_eq!(
+        store
+            .claim_tasks(&claim("dead", 10, 2))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(store.reap_expired(0, 3 + LEASE).await.unwrap(), 3);
+    let kinds = event_kinds(&store, run.id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "workflow_failed").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().unwrap(), "workflow_failed");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("task_failed"))
+            .count(),
+        2
+    );
+    assert!(
+        !kinds.iter().any(|k| k.starts_with("task_retrying")),
+        "{kinds:?}"
+    );
+    let states = states(&store, run.id).await;
+    assert_eq!(states["c"], TaskState::Cancelled);
+    let stored = store.workflow(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, WorkflowStatus::Failed);
 }
