@@ -233,7 +233,7 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
-                    Ok(id) => engine.signal(id, true),
+                    Ok((id, ready)) => engine.signal(id, ready),
                     Err(error) => {
                         tracing::warn!(%error, "workflow notifications stopped; polling instead");
                         return;
@@ -527,6 +527,8 @@ impl Engine {
                         _ = &mut poll => break,
                     }
                 }
+                // Changes that came meanwhile are covered by the next read.
+                while changed.try_recv().is_ok() {}
             }
         })
     }

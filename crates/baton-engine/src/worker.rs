@@ -9,6 +9,7 @@
 //! leases that ran out elsewhere, so a killed worker's tasks are retried by
 //! whoever is alive.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use baton_core::{WorkflowId, wall_millis};
@@ -125,8 +126,11 @@ async fn work(
             match store.claim_tasks(&request).await {
                 Ok(tasks) => {
                     claimed = tasks.len();
+                    let runs: BTreeSet<WorkflowId> = tasks.iter().map(|t| t.run_id).collect();
+                    for run in runs {
+                        engine.signal(run, false);
+                    }
                     for task in tasks {
-                        engine.signal(task.run_id, false);
                         running.spawn(run_task(engine.clone(), commits.clone(), task));
                     }
                 }
@@ -242,11 +246,12 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
             Ok(results) => {
                 let mut ended = Vec::new();
                 let mut released = false;
+                let mut changed = BTreeSet::new();
                 for (f, result) in batch.drain(..).zip(results) {
                     match result {
                         Ok(completion) => {
                             released |= completion.released > 0;
-                            engine.signal(f.task.run_id, false);
+                            changed.insert(f.task.run_id);
                             if completion.finished.is_some() {
                                 ended.push(f.task.run_id);
                             }
@@ -261,6 +266,9 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
                             let _ = f.reply.send(None);
                         }
                     }
+                }
+                for run in changed {
+                    engine.signal(run, false);
                 }
                 if released {
                     engine.inner.ready.notify_waiters();
@@ -307,7 +315,6 @@ async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: Cla
                 }
                 match next.await {
                     Ok(Some(next)) => {
-                        engine.signal(next.run_id, false);
                         task = next;
                         continue;
                     }

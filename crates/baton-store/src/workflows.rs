@@ -25,8 +25,12 @@ use crate::rows::{check_text, uuid_column};
 use crate::store::{Backends, Store, on_pool};
 
 /// The PostgreSQL notification channel that carries a run id whenever that
-/// run's events or ready tasks change.
+/// run's events change, followed by [`READY`] when it also has tasks that
+/// no worker holds.
 pub const WORKFLOW_CHANNEL: &str = "baton_workflow";
+
+/// The word after the run id in a notification that wakes idle workers.
+const READY: &str = "ready";
 
 /// Rows per multi-row insert: far under either backend's bind limit.
 const INSERT_CHUNK: usize = 500;
@@ -405,10 +409,12 @@ trait Dialect {
         queue: &str,
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
 
-    /// Tells other processes the run changed, at commit.
+    /// Tells other processes the run changed, at commit; `ready` when it
+    /// has tasks no worker holds yet, so idle workers look.
     fn notify(
         &mut self,
         run: &str,
+        ready: bool,
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
@@ -497,7 +503,7 @@ impl Dialect for sqlx::Transaction<'_, sqlx::Sqlite> {
         Ok(())
     }
 
-    async fn notify(&mut self, _run: &str) -> Result<(), sqlx::Error> {
+    async fn notify(&mut self, _run: &str, _ready: bool) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }
@@ -542,10 +548,15 @@ impl Dialect for sqlx::Transaction<'_, sqlx::Postgres> {
         Ok(())
     }
 
-    async fn notify(&mut self, run: &str) -> Result<(), sqlx::Error> {
+    async fn notify(&mut self, run: &str, ready: bool) -> Result<(), sqlx::Error> {
+        let payload = if ready {
+            format!("{run} {READY}")
+        } else {
+            run.to_owned()
+        };
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(WORKFLOW_CHANNEL)
-            .bind(run)
+            .bind(payload)
             .execute(&mut **self)
             .await?;
         Ok(())
@@ -609,7 +620,7 @@ macro_rules! append_events {
             });
             insert.build().execute(&mut *$tx).await?;
         }
-        $tx.notify(run).await?;
+        $tx.notify(run, false).await?;
         (last, done, total)
     }};
 }
@@ -1182,13 +1193,17 @@ pub struct WorkflowListener {
 }
 
 impl WorkflowListener {
-    /// The next run that changed. The listener reconnects by itself; an
-    /// error means it could not.
-    pub async fn recv(&mut self) -> Result<WorkflowId, StoreError> {
+    /// The next run that changed, and whether it has tasks no worker holds.
+    /// The listener reconnects by itself; an error means it could not.
+    pub async fn recv(&mut self) -> Result<(WorkflowId, bool), StoreError> {
         loop {
             let note = self.inner.recv().await?;
-            if let Ok(id) = note.payload().parse() {
-                return Ok(WorkflowId(id));
+            let (id, ready) = match note.payload().split_once(' ') {
+                Some((id, word)) => (id, word == READY),
+                None => (note.payload(), false),
+            };
+            if let Ok(id) = id.parse() {
+                return Ok((WorkflowId(id), ready));
             }
         }
     }
@@ -1295,6 +1310,7 @@ impl Store {
                 0i64,
                 now
             );
+            tx.notify(&id, true).await?;
         });
         self.workflow(new.id)
             .await?
@@ -1640,6 +1656,7 @@ impl Store {
                     0i64,
                     now_ms
                 );
+                tx.notify(&run, true).await?;
                 FailureOutcome::Retrying {
                     attempt,
                     ready_at_ms: ready_at,
@@ -1816,6 +1833,7 @@ impl Store {
             }
             for (run, events) in &by_run {
                 append_events!(tx, run, events, 0i64, now_ms);
+                tx.notify(run, true).await?;
             }
             rows.len()
         }))
@@ -1881,6 +1899,7 @@ impl Store {
             }
             for (run, events) in &retrying {
                 append_events!(tx, run, events, 0i64, now_ms);
+                tx.notify(run, true).await?;
             }
             rows.len()
         }))
@@ -2026,6 +2045,7 @@ impl Store {
                 0i64,
                 now_ms
             );
+            tx.notify(&run, true).await?;
         });
         self.workflow(id)
             .await?

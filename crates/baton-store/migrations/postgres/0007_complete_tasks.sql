@@ -7,7 +7,8 @@
 -- the successors' countdown and the claim of one newly ready successor for
 -- the worker; then per run (in id order, after every task row: the lock
 -- order of every workflow transaction) the event counter, the events, the
--- run's end when its last task completed, and a notification.
+-- run's end when its last task completed, and a notification (with
+-- " ready" when tasks became ready that nobody took, to wake idle workers).
 --
 -- p_items: [{"run","key","state","epoch","output" (JSON text),"model",
 --            "prompt_tokens","completion_tokens","cost_usd"}]: each task must
@@ -38,6 +39,7 @@ DECLARE
     v_events jsonb := '{}'::jsonb;
     v_done jsonb := '{}'::jsonb;
     v_finished jsonb := '[]'::jsonb;
+    v_ready jsonb := '{}'::jsonb;
     v_run_events jsonb;
     v_count bigint;
     v_last bigint;
@@ -105,6 +107,9 @@ BEGIN
             to_jsonb(COALESCE((v_done->>v_run)::bigint, 0) + 1));
         v_results := v_results || jsonb_build_array(jsonb_build_object(
             'ok', true, 'released', v_released, 'next', v_next));
+        IF v_released > 0 THEN
+            v_ready := jsonb_set(v_ready, ARRAY[v_run], 'true'::jsonb);
+        END IF;
     END LOOP;
 
     FOR v_run IN SELECT k FROM jsonb_object_keys(v_events) AS k ORDER BY k LOOP
@@ -139,7 +144,8 @@ BEGIN
                 jsonb_build_object('result', v_result)::text, p_now);
             v_finished := v_finished || jsonb_build_array(v_run);
         END IF;
-        PERFORM pg_notify('baton_workflow', v_run);
+        PERFORM pg_notify('baton_workflow',
+            v_run || CASE WHEN v_ready ? v_run THEN ' ready' ELSE '' END);
     END LOOP;
     RETURN jsonb_build_object('results', v_results, 'finished', v_finished);
 END;
