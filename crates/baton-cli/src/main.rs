@@ -3,6 +3,7 @@
 mod args;
 mod boot;
 mod commands;
+mod interrupt;
 mod style;
 
 use clap::Parser;

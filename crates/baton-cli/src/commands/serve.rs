@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::args::{Global, ServeArgs};
 use crate::boot;
+use crate::interrupt::interrupted;
 
 pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut overrides = Vec::new();
@@ -54,31 +55,12 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         listener,
         app,
         hub,
-        shutdown_signal(),
+        async {
+            interrupted().await;
+        },
         Duration::from_secs(server.shutdown_grace_secs),
     )
     .await?;
     worker.stop().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::args::{Global, WorkerArgs};
 use crate::boot;
-use crate::commands::workflow::interrupted;
+use crate::interrupt::interrupted;
 
 pub async fn run(global: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let loaded = boot::load(global, Vec::new())?;

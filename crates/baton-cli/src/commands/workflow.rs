@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::args::{Global, WorkflowCommand, WorkflowRunArgs};
 use crate::boot::{self, Loaded};
+use crate::interrupt::{Interrupt, interrupted};
 use crate::style::{BOLD, DIM, ERROR};
 
 /// Completed tasks in the final listing.
@@ -1331,56 +1332,6 @@ fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io
         writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------- signals
-
-/// A request to stop, by signal.
-#[derive(Debug, Clone, Copy)]
-pub enum Interrupt {
-    /// SIGINT: Ctrl-C.
-    Int,
-    /// SIGTERM.
-    Terminate,
-}
-
-impl Interrupt {
-    /// The shell's convention: 128 + the signal's number.
-    pub fn code(self) -> ExitCode {
-        match self {
-            Interrupt::Int => ExitCode::from(130),
-            Interrupt::Terminate => ExitCode::from(143),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Interrupt::Int => "SIGINT",
-            Interrupt::Terminate => "SIGTERM",
-        }
-    }
-}
-
-/// Resolves on the first SIGINT or SIGTERM.
-pub async fn interrupted() -> Interrupt {
-    let int = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = int => Interrupt::Int,
-        _ = term => Interrupt::Terminate,
-    }
 }
 
 #[cfg(test)]
