@@ -262,7 +262,9 @@ async fn agent_task(
                     max_tokens: None,
                     max_cost_usd: None,
                     max_duration_secs: Some((task.timeout_ms / 1000).max(1) as u64),
-                    allow: Vec::new(),
+                    // The tools the plan says the task needs run without
+                    // asking; anything else follows the configured policy.
+                    allow: spec.tools.clone(),
                     block: Vec::new(),
                     protocol: None,
                     network: None,
