@@ -115,7 +115,7 @@ pub enum TaskKind {
     Model,
     /// A person answers a question before dependents run.
     Approval,
-    /// Passes its inputs through: a join point, and a task for tests and
+    /// Does nothing and produces nothing: a join point, and a task for tests and
     /// benchmarks that costs nothing.
     Noop,
     /// Waits `sleep_ms`: pacing, and a task of known length for tests.
@@ -421,7 +421,7 @@ impl Plan {
                 "id": id.clone(),
                 "type": {
                     "enum": kinds,
-                    "description": "agent: a model with tools works toward a goal; model: one model call without tools; approval: a person must approve; noop: passes its inputs through; sleep: waits sleep_ms",
+                    "description": "agent: a model with tools works toward a goal; model: one model call without tools; approval: a person must approve; noop: a join point that does nothing; sleep: waits sleep_ms",
                 },
                 "description": {
                     "type": "string",
