@@ -29,6 +29,9 @@ use crate::record;
 /// at the same moment share one commit (and one `fsync`).
 const COMMIT_BATCH: usize = 128;
 
+/// Pauses before each new try of a batch whose commit failed.
+const COMMIT_RETRIES_MS: [u64; 3] = [20, 100, 500];
+
 /// How long a stopping worker waits for its tasks in flight before it gives
 /// them back.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -238,9 +241,23 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
                 },
             })
             .collect();
-        let results = store
+        let mut results = store
             .complete_tasks(&items, Some(&next), wall_millis() as i64)
             .await;
+        // A failed commit changed nothing (a PostgreSQL deadlock victim, a
+        // dropped connection): try again, since these tasks stay claimed,
+        // and renewed by the heartbeat, until their result is stored. An
+        // attempt that did commit before its answer was lost finds its
+        // items completed and reports them fenced, which is harmless.
+        for pause_ms in COMMIT_RETRIES_MS {
+            if results.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            results = store
+                .complete_tasks(&items, Some(&next), wall_millis() as i64)
+                .await;
+        }
         drop(items);
         match results {
             Ok(results) => {
@@ -279,10 +296,26 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
                 }
             }
             Err(error) => {
-                // Nothing of the batch committed; the leases run out and the
-                // tasks are tried again.
+                // Nothing of the batch could be stored: each task is given
+                // another attempt rather than left held by this worker.
                 warn!(%error, tasks = batch.len(), "committing completions failed");
-                batch.clear();
+                let message = format!("its result could not be stored: {error}");
+                for f in batch.drain(..) {
+                    let failure = TaskFailure {
+                        error: &message,
+                        retry: true,
+                        backoff_ms: config.backoff.as_millis() as i64,
+                    };
+                    let now = wall_millis() as i64;
+                    if let Err(error) = store
+                        .fail_task(f.task.run_id, &f.task.key, f.task.epoch, &failure, now)
+                        .await
+                    {
+                        warn!(%error, task = %f.task.key, "could not give the task another attempt");
+                    }
+                    let _ = f.reply.send(None);
+                }
+                engine.inner.ready.notify_waiters();
             }
         }
     }

@@ -339,6 +339,7 @@ enum Hold {
 }
 
 /// One task to complete in a batch.
+#[derive(Clone)]
 struct Finishing<'a> {
     run: String,
     key: &'a str,
@@ -1591,18 +1592,38 @@ impl Store {
         self.finish(&finishing, next, now_ms).await
     }
 
+    /// Completes `items` in the order of their runs and keys, whatever
+    /// order they came in: two workers' batches then lock the rows they
+    /// share (a join both count down) in the same order and never deadlock.
+    /// The results come back in the callers' order.
     async fn finish(
         &self,
         items: &[Finishing<'_>],
         next: Option<&ClaimNext<'_>>,
         now_ms: i64,
     ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
-        match &self.backend {
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| (&items[a].run, items[a].key).cmp(&(&items[b].run, items[b].key)));
+        let sorted: Vec<Finishing<'_>> = order.iter().map(|&at| items[at].clone()).collect();
+        let results = match &self.backend {
             Backends::Sqlite(sqlite) => {
-                complete_on_sqlite(sqlite.writer(), items, next, now_ms).await
+                complete_on_sqlite(sqlite.writer(), &sorted, next, now_ms).await?
             }
-            Backends::Postgres(pg) => complete_on_postgres(pg.pool(), items, next, now_ms).await,
+            Backends::Postgres(pg) => {
+                complete_on_postgres(pg.pool(), &sorted, next, now_ms).await?
+            }
+        };
+        let mut by_caller: Vec<Option<Result<Completion, StoreError>>> =
+            (0..items.len()).map(|_| None).collect();
+        for (at, result) in order.into_iter().zip(results) {
+            by_caller[at] = Some(result);
         }
+        Ok(by_caller
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| Err(StoreError::corrupt("a batch item got no result")))
+            })
+            .collect())
     }
 
     /// Records a failed attempt: see [`TaskFailure`].
