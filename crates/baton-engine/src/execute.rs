@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use baton_agent::{AgentError, RunRequest};
 use baton_core::{ChatRequest, Message, RunId, one_line};
 use baton_llm::GatewayError;
-use baton_store::{ClaimedTask, RunStatus};
+use baton_store::{ClaimedTask, RunStatus, WorkflowRun};
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
@@ -115,14 +115,25 @@ pub(crate) async fn execute(engine: &Engine, task: &ClaimedTask) -> Result<Execu
     }
 }
 
-/// The task's prompt: its description, the workflow's request and context,
-/// and the outputs of the tasks it depends on.
-async fn prompt(engine: &Engine, task: &ClaimedTask, spec: &PlanTask) -> Result<String, TaskError> {
-    let store = engine.hub().store();
-    let run = store
+/// The run a task belongs to.
+async fn workflow_of(engine: &Engine, task: &ClaimedTask) -> Result<WorkflowRun, TaskError> {
+    engine
+        .hub()
+        .store()
         .workflow(task.run_id)
         .await?
-        .ok_or_else(|| TaskError::fatal("the workflow is gone"))?;
+        .ok_or_else(|| TaskError::fatal("the workflow is gone"))
+}
+
+/// The task's prompt: its description, the workflow's request and context,
+/// and the outputs of the tasks it depends on.
+async fn prompt(
+    engine: &Engine,
+    task: &ClaimedTask,
+    spec: &PlanTask,
+    run: &WorkflowRun,
+) -> Result<String, TaskError> {
+    let store = engine.hub().store();
     let mut text = spec.description.clone();
     let request = &run.request["request"]["description"];
     if let Some(request) = request.as_str().filter(|r| !r.trim().is_empty()) {
@@ -163,7 +174,8 @@ async fn model_task(
     if let Some(stored) = task.checkpoint.as_ref().and_then(answer_from_checkpoint) {
         return Ok(stored);
     }
-    let text = prompt(engine, task, spec).await?;
+    let run = workflow_of(engine, task).await?;
+    let text = prompt(engine, task, spec, &run).await?;
     let request = ChatRequest {
         model: model_of(spec),
         messages: vec![
@@ -247,11 +259,8 @@ async fn agent_task(
             agent.resume(id).await.map_err(agent_error)?
         }
         None => {
-            let workflow = store
-                .workflow(task.run_id)
-                .await?
-                .ok_or_else(|| TaskError::fatal("the workflow is gone"))?;
-            let goal = prompt(engine, task, spec).await?;
+            let workflow = workflow_of(engine, task).await?;
+            let goal = prompt(engine, task, spec, &workflow).await?;
             let handle = agent
                 .start(RunRequest {
                     goal,

@@ -377,22 +377,6 @@ macro_rules! in_tx {
     };
 }
 
-/// Reads with whichever pool the store has.
-macro_rules! on_reader {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.backend {
-            Backends::Sqlite(sqlite) => {
-                let $pool = sqlite.reader();
-                $body
-            }
-            Backends::Postgres(pg) => {
-                let $pool = pg.pool();
-                $body
-            }
-        }
-    };
-}
-
 /// What differs between the backends inside a workflow transaction.
 trait Dialect {
     /// Claims up to `limit` ready tasks of `queue` (one limited queue) or of
@@ -1321,7 +1305,7 @@ impl Store {
     /// A run by id.
     pub async fn workflow(&self, id: WorkflowId) -> Result<Option<WorkflowRun>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = $1");
-        let row: Option<RunRow> = on_reader!(self, |pool| {
+        let row: Option<RunRow> = on_pool!(self, read, |pool| {
             sqlx::query_as(&sql)
                 .bind(id.to_string())
                 .fetch_optional(pool)
@@ -1343,7 +1327,7 @@ impl Store {
         );
         // Every canonical UUID sorts below "g".
         let before = before.map_or_else(|| "g".to_owned(), |id| id.to_string());
-        let rows: Vec<RunRow> = on_reader!(self, |pool| {
+        let rows: Vec<RunRow> = on_pool!(self, read, |pool| {
             sqlx::query_as(&sql)
                 .bind(&before)
                 .bind(i64::from(limit))
@@ -1359,7 +1343,7 @@ impl Store {
             "SELECT {TASK_COLUMNS} FROM workflow_tasks WHERE run_id = $1 ORDER BY position"
         );
         let run = id.to_string();
-        let (rows, edges): (Vec<TaskRow>, Vec<(String, String)>) = on_reader!(self, |pool| {
+        let (rows, edges): (Vec<TaskRow>, Vec<(String, String)>) = on_pool!(self, read, |pool| {
             let rows = sqlx::query_as(&sql).bind(&run).fetch_all(pool).await?;
             let edges = sqlx::query_as(
                 "SELECT from_key, to_key FROM workflow_edges WHERE run_id = $1 ORDER BY from_key",
@@ -1428,7 +1412,7 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<WorkflowEvent>, StoreError> {
-        let rows: Vec<EventRow> = on_reader!(self, |pool| {
+        let rows: Vec<EventRow> = on_pool!(self, read, |pool| {
             sqlx::query_as(
                 "SELECT run_id, seq, kind, task_key, data, created_at FROM workflow_events \
                  WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -1480,7 +1464,7 @@ impl Store {
     ) -> Result<Vec<ClaimedTask>, StoreError> {
         check_text("worker id", claim.worker)?;
         let limit = i64::from(claim.limit.max(1));
-        let limited: Vec<(String, i64)> = on_reader!(self, |pool| {
+        let limited: Vec<(String, i64)> = on_pool!(self, read, |pool| {
             sqlx::query_as("SELECT name, concurrency FROM workflow_queues ORDER BY name")
                 .fetch_all(pool)
                 .await?
@@ -1745,7 +1729,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Completion, StoreError> {
         let run = id.to_string();
-        let exists: Option<(String,)> = on_reader!(self, |pool| {
+        let exists: Option<(String,)> = on_pool!(self, read, |pool| {
             sqlx::query_as("SELECT state FROM workflow_tasks WHERE run_id = $1 AND key = $2")
                 .bind(&run)
                 .bind(key)
