@@ -325,7 +325,6 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
 /// Runs a task and, while the store hands over successors, those too.
 async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: ClaimedTask) {
     let store = engine.hub().store().clone();
-    let config = engine.config().clone();
     loop {
         let limit = Duration::from_millis(task.timeout_ms.max(1) as u64);
         let result = match tokio::time::timeout(limit, execute(&engine, &task)).await {
@@ -358,7 +357,7 @@ async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: Cla
                 let failure = TaskFailure {
                     error: &error.message,
                     retry: error.retry,
-                    backoff_ms: config.backoff.as_millis() as i64,
+                    backoff_ms: engine.config().backoff.as_millis() as i64,
                 };
                 match store
                     .fail_task(
