@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+# The suite builds the workspace once: incremental-compilation caches would
+# only double the disk a clean build takes (a CI run once ran out of space).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 # PostgreSQL for the second store backend.

@@ -339,6 +339,15 @@ pub enum WorkflowCommand {
         #[arg(long)]
         follow: bool,
     },
+    /// Delete workflows that ended more than DAYS ago, with their tasks,
+    /// outputs and events (workers do this on their own after `[engine]
+    /// retain_days`).
+    Prune {
+        /// Age in days of the newest ended workflow to delete; 0 deletes
+        /// every ended workflow.
+        #[arg(long, value_name = "DAYS")]
+        older_than: u32,
+    },
     /// Decide an approval task that is waiting: approve it (its dependents
     /// run), or reject it with --reject (the workflow fails).
     Approve {

@@ -302,6 +302,8 @@ pub fn engine_config(loaded: &Loaded) -> EngineConfig {
         default_timeout: Duration::from_secs(engine.task_timeout_secs),
         planner_model: engine.planner_model.clone(),
         default_model: loaded.config.gateway.default_model.clone(),
+        retain: (engine.retain_days > 0)
+            .then(|| Duration::from_secs(u64::from(engine.retain_days) * 86_400)),
         ..EngineConfig::default()
     }
 }

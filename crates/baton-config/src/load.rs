@@ -439,6 +439,13 @@ fn validate_engine(e: &crate::EngineConfig, path: Option<&Path>) -> Result<(), C
     if e.max_attempts > 100 {
         return Err(invalid(path, "engine.max_attempts", "must be at most 100"));
     }
+    if e.retain_days > 100 * 365 {
+        return Err(invalid(
+            path,
+            "engine.retain_days",
+            "must be at most 36500 (0 keeps runs forever)",
+        ));
+    }
     for (queue, limit) in &e.queue_limits {
         if *limit == 0 {
             return Err(invalid(

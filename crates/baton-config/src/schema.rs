@@ -197,6 +197,9 @@ pub struct EngineConfig {
     pub planner_model: Option<String>,
     /// Queues with a concurrency limit across every worker: `{ gpu = 1 }`.
     pub queue_limits: BTreeMap<String, u32>,
+    /// Days an ended run (its tasks, outputs and events) is kept before the
+    /// workers delete it; 0 keeps every run forever.
+    pub retain_days: u32,
 }
 
 impl Default for EngineConfig {
@@ -210,6 +213,7 @@ impl Default for EngineConfig {
             task_timeout_secs: 30 * 60,
             planner_model: None,
             queue_limits: BTreeMap::new(),
+            retain_days: 30,
         }
     }
 }

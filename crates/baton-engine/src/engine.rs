@@ -30,6 +30,9 @@ pub const MAX_CONTEXT_PACK_BYTES: usize = 64 * 1024;
 pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 /// Events one read returns at most.
 pub const EVENT_PAGE: u32 = 500;
+/// Runs one pruning transaction deletes at most, so workers beside it wait
+/// for a short transaction, not for the whole backlog.
+pub const PRUNE_BATCH: u32 = 200;
 
 /// How the engine runs tasks.
 #[derive(Debug, Clone)]
@@ -55,6 +58,9 @@ pub struct EngineConfig {
     /// The model for tasks that name none.
     pub default_model: Option<String>,
     pub decompose_rounds: u32,
+    /// Ended runs older than this are deleted by the workers; `None` keeps
+    /// them forever.
+    pub retain: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -71,6 +77,7 @@ impl Default for EngineConfig {
             planner_model: None,
             default_model: None,
             decompose_rounds: DEFAULT_ROUNDS,
+            retain: None,
         }
     }
 }
@@ -556,6 +563,21 @@ impl Engine {
             .await?;
         self.signal(id, true);
         Ok(run)
+    }
+
+    /// Deletes the runs that ended more than `older_than` ago, with their
+    /// tasks and events, in batches of [`PRUNE_BATCH`]; returns how many.
+    pub async fn prune(&self, older_than: Duration) -> Result<u64, EngineError> {
+        let cutoff = wall_millis() as i64 - older_than.as_millis().min(i64::MAX as u128) as i64;
+        let store = self.inner.hub.store();
+        let mut pruned = 0;
+        loop {
+            let batch = store.prune_workflows(cutoff, PRUNE_BATCH).await?;
+            pruned += batch;
+            if batch < u64::from(PRUNE_BATCH) {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// A person's decision on an approval step.

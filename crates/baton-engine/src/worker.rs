@@ -9,7 +9,9 @@
 //! leases that ran out elsewhere, so a killed worker's tasks are retried by
 //! whoever is alive.
 
+use std::any::Any;
 use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use baton_core::{WorkflowId, wall_millis};
@@ -17,6 +19,7 @@ use baton_store::{
     ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, FailureOutcome, StoreError, TaskFailure,
     TaskOutcome,
 };
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
@@ -31,6 +34,9 @@ const COMMIT_BATCH: usize = 128;
 
 /// Pauses before each new try of a batch whose commit failed.
 const COMMIT_RETRIES_MS: [u64; 3] = [20, 100, 500];
+
+/// How often a worker deletes the runs past their retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// How long a stopping worker waits for its tasks in flight before it gives
 /// them back.
@@ -177,14 +183,27 @@ async fn work(
 
 /// Renews the worker's leases every `lease / 3`, and reaps leases that ran
 /// out (any worker's), on its own so a busy claim loop never starves it.
+/// Every [`PRUNE_EVERY`] it also deletes the runs past `[engine]
+/// retain_days`.
 async fn beat(engine: Engine, worker: String) {
     let config = engine.config().clone();
     let store = engine.hub().store().clone();
     let lease_ms = config.lease.as_millis() as i64;
     let mut beat = tokio::time::interval((config.lease / 3).max(Duration::from_millis(50)));
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
         beat.tick().await;
+        if let Some(retain) = config.retain
+            && pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
+        {
+            pruned_at = Some(tokio::time::Instant::now());
+            match engine.prune(retain).await {
+                Ok(0) => {}
+                Ok(pruned) => debug!(pruned, "ended runs past their retention deleted"),
+                Err(error) => warn!(%error, "deleting old runs failed"),
+            }
+        }
         let now = wall_millis() as i64;
         if let Err(error) = store.heartbeat(&worker, lease_ms, now).await {
             warn!(%error, "heartbeat failed");
@@ -327,8 +346,16 @@ async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: Cla
     let store = engine.hub().store().clone();
     loop {
         let limit = Duration::from_millis(task.timeout_ms.max(1) as u64);
-        let result = match tokio::time::timeout(limit, execute(&engine, &task)).await {
-            Ok(result) => result,
+        // A panic is the task's failure, not the worker's: caught here, the
+        // task is given another attempt instead of staying claimed (and
+        // renewed by the heartbeat) until the worker exits.
+        let running = AssertUnwindSafe(execute(&engine, &task)).catch_unwind();
+        let result = match tokio::time::timeout(limit, running).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(TaskError::retry(format!(
+                "the task panicked: {}",
+                panic_message(panic.as_ref())
+            ))),
             Err(_) => Err(TaskError::retry(format!(
                 "timed out after {} s",
                 limit.as_secs_f64()
@@ -384,4 +411,13 @@ async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: Cla
             }
         }
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }

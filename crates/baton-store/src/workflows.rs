@@ -1792,25 +1792,39 @@ impl Store {
     }
 
     /// Renews every lease `worker` holds, in one statement; returns how
-    /// many it holds.
+    /// many it holds. PostgreSQL locks the rows in (run, key) order, the
+    /// order completions lock them in, so a beat never deadlocks with a
+    /// commit of the same worker's tasks.
     pub async fn heartbeat(
         &self,
         worker: &str,
         lease_ms: i64,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        let done = on_pool!(self, write, |pool| {
-            sqlx::query(
+        let renewed = match &self.backend {
+            Backends::Sqlite(sqlite) => sqlx::query(
                 "UPDATE workflow_tasks SET lease_until = $2 \
                  WHERE worker_id = $1 AND state = 'claimed'",
             )
             .bind(worker)
             .bind(now_ms + lease_ms)
-            .execute(pool)
+            .execute(sqlite.writer())
             .await?
-            .rows_affected()
-        });
-        Ok(done)
+            .rows_affected(),
+            Backends::Postgres(pg) => sqlx::query(
+                "UPDATE workflow_tasks t SET lease_until = $2 FROM ( \
+                 SELECT run_id, key FROM workflow_tasks \
+                 WHERE worker_id = $1 AND state = 'claimed' \
+                 ORDER BY run_id, key FOR UPDATE) held \
+                 WHERE t.run_id = held.run_id AND t.key = held.key",
+            )
+            .bind(worker)
+            .bind(now_ms + lease_ms)
+            .execute(pg.pool())
+            .await?
+            .rows_affected(),
+        };
+        Ok(renewed)
     }
 
     /// Gives back every task `worker` holds, at once and without using up
@@ -1977,6 +1991,31 @@ impl Store {
             },
             Err(error) => error,
         }
+    }
+
+    /// Deletes up to `limit` runs that ended before `ended_before_ms`,
+    /// oldest first, with their tasks, edges and events; returns how many.
+    /// A run that is still going is never deleted, and a resumed one is
+    /// going again. Batches keep each transaction short beside workers.
+    pub async fn prune_workflows(
+        &self,
+        ended_before_ms: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let pruned = on_pool!(self, write, |pool| {
+            sqlx::query(
+                "DELETE FROM workflow_runs WHERE id IN ( \
+                 SELECT id FROM workflow_runs \
+                 WHERE finished_at IS NOT NULL AND finished_at < $1 AND status <> 'running' \
+                 ORDER BY finished_at LIMIT $2)",
+            )
+            .bind(ended_before_ms)
+            .bind(i64::from(limit))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(pruned)
     }
 
     /// Starts a failed or cancelled run again from where it stopped:

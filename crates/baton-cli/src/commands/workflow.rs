@@ -1,4 +1,4 @@
-//! `baton workflow run|ls|show|cancel|resume|events|approve`: the workflow
+//! `baton workflow run|ls|show|cancel|resume|events|approve|prune`: the workflow
 //! engine from the command line, over the same `Engine` the HTTP API uses.
 //!
 //! `run` and `resume` start a worker in this process and follow the run's
@@ -103,6 +103,7 @@ async fn dispatch(
             reject,
             comment,
         } => approve(&engine, parse_id(&id)?, &task, !reject, comment, json).await,
+        WorkflowCommand::Prune { older_than } => prune(&engine, older_than, json).await,
     }
 }
 
@@ -1084,6 +1085,24 @@ async fn cancel(
             out,
             "cancelled {id} ({}/{} tasks had completed); `baton workflow resume {id}` starts it again",
             run.done_tasks, run.total_tasks
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn prune(engine: &Engine, days: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let pruned = engine
+        .prune(Duration::from_secs(u64::from(days) * 86_400))
+        .await?;
+    let mut out = anstream::stdout();
+    if json {
+        writeln!(out, "{}", serde_json::json!({ "deleted": pruned }))?;
+    } else {
+        writeln!(
+            out,
+            "deleted {pruned} workflow{} that ended more than {days} day{} ago",
+            if pruned == 1 { "" } else { "s" },
+            if days == 1 { "" } else { "s" },
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -264,6 +264,21 @@ async fn diamond_runs_and_is_seen_by_every_verb(database: Option<&str>) {
     let (status, out, _) = bench.run(&["workflow", "events", id, "--follow", "--after", &last]);
     assert!(status.success());
     assert_eq!(out, "");
+
+    // Pruning keeps a run that ended less than a day ago; 0 days deletes it.
+    let (status, out, err) = bench.run(&["workflow", "prune", "--older-than", "1"]);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("deleted 0 workflows"), "{out}");
+    assert_eq!(bench.json(&["workflow", "ls"]).as_array().unwrap().len(), 1);
+    let pruned = bench.json(&["workflow", "prune", "--older-than", "0"]);
+    assert_eq!(pruned, json!({ "deleted": 1 }));
+    assert_eq!(bench.json(&["workflow", "ls"]), json!([]));
+    let (status, _, err) = bench.run(&["workflow", "show", id]);
+    assert!(!status.success());
+    assert!(
+        err.contains("not found") || err.contains("no workflow"),
+        "{err}"
+    );
 }
 
 both_backends!(

@@ -252,6 +252,7 @@ fn engine_settings_load_and_bad_ones_name_their_key() {
             "engine.queue_limits.gpu",
         ),
         ("[engine]\nplanner_model = \" \"\n", "engine.planner_model"),
+        ("[engine]\nretain_days = 40000\n", "engine.retain_days"),
     ] {
         let f = file(text);
         assert!(err(&f, &EnvVars::default()).contains(key), "{text}");

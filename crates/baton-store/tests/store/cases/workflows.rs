@@ -833,3 +833,46 @@ pub async fn workflow_reap_fails_a_run_once(db: TestDb) {
     let stored = store.workflow(run.id).await.unwrap().unwrap();
     assert_eq!(stored.status, WorkflowStatus::Failed);
 }
+
+pub async fn workflow_prune_deletes_only_runs_ended_before_the_cutoff(db: TestDb) {
+    let store = db.open().await;
+    let old = create(&store, &[task("a", &[])], 1).await;
+    store.cancel_workflow(old.id, "old", 10).await.unwrap();
+    let recent = create(&store, &[task("a", &[])], 1).await;
+    store
+        .cancel_workflow(recent.id, "recent", 100)
+        .await
+        .unwrap();
+    let going = create(&store, &diamond(), 1).await;
+    let held = store.claim_tasks(&claim("w", 10, 2)).await.unwrap();
+    assert!(!held.is_empty());
+
+    assert_eq!(store.prune_workflows(50, 100).await.unwrap(), 1);
+    assert!(store.workflow(old.id).await.unwrap().is_none());
+    assert!(store.workflow_tasks(old.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .workflow_events(old.id, 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.workflow(recent.id).await.unwrap().is_some());
+    assert_eq!(store.workflow_tasks(going.id).await.unwrap().len(), 4);
+
+    // Everything ended is gone in batches; the running run stays.
+    assert_eq!(store.prune_workflows(i64::MAX, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_workflows(i64::MAX, 1).await.unwrap(), 0);
+    let left: Vec<WorkflowId> = store
+        .workflows(10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, vec![going.id]);
+    // A resumed run is going again and is not pruned.
+    let cancelled = store.cancel_workflow(going.id, "stop", 200).await.unwrap();
+    store.resume_workflow(cancelled.id, 300).await.unwrap();
+    assert_eq!(store.prune_workflows(i64::MAX, 10).await.unwrap(), 0);
+}
