@@ -387,6 +387,18 @@ pub struct WorkflowRunArgs {
     /// context; repeatable.
     #[arg(long = "context", value_name = "FILE")]
     pub context: Vec<PathBuf>,
+    /// Tools or rules every agent task may use without asking:
+    /// `search,read`, `shell(cargo test *)`. A plan file's task `tools`
+    /// are allowed for that task too; a model's plan grants nothing.
+    #[arg(long, value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Words that deny any shell command holding them, in every agent
+    /// task: `rm,del,format`.
+    #[arg(long, value_delimiter = ',')]
+    pub block: Vec<String>,
+    /// Let the agent tasks' `shell` and `run` reach the network.
+    #[arg(long)]
+    pub network: bool,
     /// Store the workflow, print its id and return without running it:
     /// `baton serve` or `baton worker` carries it out.
     #[arg(long)]

@@ -28,6 +28,9 @@ pub const MAX_CONTEXT_PACKS: usize = 16;
 pub const MAX_CONTEXT_PACK_BYTES: usize = 64 * 1024;
 /// The longest request description.
 pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+/// `planned_by` of a run whose plan came with the request: a person's
+/// plan, whose task `tools` are allowed without asking.
+pub(crate) const PLANNED_BY_REQUEST: &str = "request";
 /// Events one read returns at most.
 pub const EVENT_PAGE: u32 = 500;
 /// Runs one pruning transaction deletes at most, so workers beside it wait
@@ -139,6 +142,19 @@ pub struct WorkflowRequest {
     /// A short name for lists; the plan's name or the description's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Tools (or rules) every agent task may use without asking, e.g.
+    /// `search`, `shell(cargo test *)`; anything else follows the
+    /// configured policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Words that deny, in every agent task, any shell command holding
+    /// them, e.g. `rm`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block: Vec<String>,
+    /// Lets the agent tasks' `shell` and `run` reach the network (the
+    /// policy may still ask); the configuration decides when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<bool>,
 }
 
 fn general_kind() -> String {
@@ -158,6 +174,9 @@ impl Default for WorkflowRequest {
             decompose: None,
             workspace: None,
             name: None,
+            allow: Vec::new(),
+            block: Vec::new(),
+            network: None,
         }
     }
 }
@@ -274,13 +293,17 @@ impl Engine {
                 "give a description of the work, or a plan".to_owned(),
             ));
         }
+        // Rules that do not parse are refused now, not at the first agent
+        // task's start.
+        baton_policy::Rules::from_flags(&request.allow, &request.block)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let workspace = self.workspace_for(request.workspace.as_deref())?;
         let context = self.context_packs(&workspace, &request.context_packs)?;
         let preferences = preferences(&request.model_preferences)?;
         let (plan, planned_by) = match (&request.plan, request.decompose) {
             (Some(plan), _) => {
                 plan.validate()?;
-                (plan.clone(), "request".to_owned())
+                (plan.clone(), PLANNED_BY_REQUEST.to_owned())
             }
             (None, Some(false)) => (
                 Plan::single(TaskKind::Agent, request.description.trim()),
@@ -348,6 +371,7 @@ impl Engine {
         let stored_request = json!({
             "request": stored_request,
             "context": context,
+            "planned_by": planned_by,
         });
         let plan_json =
             serde_json::to_value(&plan).map_err(|e| EngineError::Invalid(e.to_string()))?;

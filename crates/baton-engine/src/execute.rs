@@ -14,7 +14,7 @@ use baton_llm::GatewayError;
 use baton_store::{ClaimedTask, RunStatus, WorkflowRun};
 use serde_json::{Value, json};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, PLANNED_BY_REQUEST};
 use crate::plan::{PlanTask, TaskKind};
 
 /// The most of one input's text given to a task.
@@ -162,6 +162,27 @@ async fn prompt(
     Ok(text)
 }
 
+/// The policy an agent task runs under, inherited from its workflow.
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+struct TaskPolicy {
+    allow: Vec<String>,
+    block: Vec<String>,
+    network: Option<bool>,
+}
+
+/// The workflow's `allow`, `block` and `network`, with the task's `tools`
+/// allowed too when a person wrote the plan. A plan a model wrote names
+/// tools only as hints: a model never grants itself a tool.
+fn task_policy(run: &WorkflowRun, spec: &PlanTask) -> TaskPolicy {
+    let mut policy: TaskPolicy =
+        serde_json::from_value(run.request["request"].clone()).unwrap_or_default();
+    if run.request["planned_by"] == PLANNED_BY_REQUEST {
+        policy.allow.extend(spec.tools.iter().cloned());
+    }
+    policy
+}
+
 fn model_of(spec: &PlanTask) -> String {
     spec.model.clone().unwrap_or_else(|| "auto".to_owned())
 }
@@ -261,6 +282,7 @@ async fn agent_task(
         None => {
             let workflow = workflow_of(engine, task).await?;
             let goal = prompt(engine, task, spec, &workflow).await?;
+            let policy = task_policy(&workflow, spec);
             let handle = agent
                 .start(RunRequest {
                     goal,
@@ -271,12 +293,10 @@ async fn agent_task(
                     max_tokens: None,
                     max_cost_usd: None,
                     max_duration_secs: Some((task.timeout_ms / 1000).max(1) as u64),
-                    // The tools the plan says the task needs run without
-                    // asking; anything else follows the configured policy.
-                    allow: spec.tools.clone(),
-                    block: Vec::new(),
+                    allow: policy.allow,
+                    block: policy.block,
                     protocol: None,
-                    network: None,
+                    network: policy.network,
                     goal_check: None,
                     device_id: None,
                     parent: None,
@@ -349,5 +369,62 @@ fn agent_error(error: AgentError) -> TaskError {
     TaskError {
         message: error.to_string(),
         retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(planned_by: &str, request: Value) -> WorkflowRun {
+        serde_json::from_value(json!({
+            "id": baton_core::WorkflowId::new(),
+            "name": "t",
+            "request": { "request": request, "context": null, "planned_by": planned_by },
+            "plan": {},
+            "workspace": "/w",
+            "device_id": "d",
+            "status": "running",
+            "reason": null,
+            "total_tasks": 1,
+            "done_tasks": 0,
+            "last_event": 0,
+            "result": null,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost_usd": 0.0,
+            "created_ms": 1,
+            "updated_ms": 1,
+            "finished_ms": null,
+        }))
+        .unwrap()
+    }
+
+    fn agent_task(tools: &[&str]) -> PlanTask {
+        serde_json::from_value(json!({ "id": "a", "type": "agent", "tools": tools })).unwrap()
+    }
+
+    #[test]
+    fn a_persons_plan_grants_its_tools_and_the_workflow_policy_applies_to_every_task() {
+        let request = json!({ "allow": ["search"], "block": ["rm"], "network": true });
+        let policy = task_policy(&run("request", request.clone()), &agent_task(&["write"]));
+        assert_eq!(
+            policy,
+            TaskPolicy {
+                allow: vec!["search".into(), "write".into()],
+                block: vec!["rm".into()],
+                network: Some(true),
+            }
+        );
+        // A model's plan names tools as hints only.
+        let policy = task_policy(&run("openai/gpt-4o", request), &agent_task(&["shell"]));
+        assert_eq!(policy.allow, vec!["search".to_owned()]);
+        assert_eq!(policy.block, vec!["rm".to_owned()]);
+        // A request without a policy leaves everything to the configuration.
+        let policy = task_policy(
+            &run("single", json!({ "description": "x" })),
+            &agent_task(&[]),
+        );
+        assert_eq!(policy, TaskPolicy::default());
     }
 }

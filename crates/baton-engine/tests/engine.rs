@@ -422,6 +422,25 @@ async fn bad_requests_are_refused_and_store_nothing(db: TestDatabase) {
         .await
         .unwrap_err();
     assert_eq!(outside.status(), 400, "{outside}");
+    let bad_rule = f
+        .engine
+        .submit(WorkflowRequest {
+            allow: vec!["shell(".into()],
+            ..plan(DIAMOND)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_rule.status(), 400, "{bad_rule}");
+    let bad_block = f
+        .engine
+        .submit(WorkflowRequest {
+            block: vec!["rm -rf".into()],
+            ..plan(DIAMOND)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_block.status(), 400, "{bad_block}");
+    assert!(bad_block.to_string().contains("--block"), "{bad_block}");
     assert!(f.engine.list(10, None).await.unwrap().is_empty());
     let missing = f.engine.get(WorkflowId::new()).await.unwrap_err();
     assert_eq!(missing.status(), 404);

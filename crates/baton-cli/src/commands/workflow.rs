@@ -198,6 +198,9 @@ fn request(args: &WorkflowRunArgs, workspace: &Path) -> anyhow::Result<WorkflowR
             .map(|path| context_pack(path, workspace))
             .collect::<anyhow::Result<_>>()?,
         model_preferences: preferences,
+        allow: args.allow.clone(),
+        block: args.block.clone(),
+        network: args.network.then_some(true),
         ..WorkflowRequest::default()
     };
     let path = Path::new(&args.request);

@@ -406,6 +406,53 @@ async fn workflow_without_planning_is_one_agent_task_recorded_in_the_log() {
     );
 }
 
+/// Agent tasks inherit the workflow's policy: a word blocked for the
+/// workflow refuses the shell command holding it, and the tools a person's
+/// plan names for a task are that task's to use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tasks_run_under_the_workflows_policy() {
+    let srv = ScriptedServer::start().await;
+    let bench = Bench::new(&srv, None);
+    let plan = bench.plan(
+        "greet.toml",
+        r#"
+[[tasks]]
+id = "greet"
+type = "agent"
+description = "Write hello.txt, then show it"
+tools = ["write"]
+"#,
+    );
+    srv.push(Step::tool_call(
+        "write",
+        json!({"path": "hello.txt", "content": "hi\n"}),
+    ));
+    srv.push(Step::tool_call(
+        "shell",
+        json!({"command": "cat hello.txt"}),
+    ));
+    srv.push(Step::text("Wrote hello.txt; showing it was refused."));
+    srv.push(Step::text(r#"{"met": true, "reason": "done"}"#));
+    let (status, out, err) = bench.run(&["--json", "workflow", "run", &plan, "--block", "cat"]);
+    assert!(status.success(), "{err}");
+    let view: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(view["status"], "completed", "{view:#}");
+    assert_eq!(
+        std::fs::read_to_string(bench.workspace.join("hello.txt")).unwrap(),
+        "hi\n"
+    );
+    let after_shell = srv.requests()[2].body["messages"].to_string();
+    assert!(
+        after_shell.contains("refused") && after_shell.contains("--block cat"),
+        "the model is told the shell call was refused: {after_shell}"
+    );
+    // A rule that does not parse is refused before anything is stored.
+    let (status, _, err) = bench.run(&["workflow", "run", &plan, "--allow", "shell("]);
+    assert!(!status.success());
+    assert!(err.contains("shell("), "{err}");
+    assert_eq!(bench.json(&["workflow", "ls"]).as_array().unwrap().len(), 1);
+}
+
 async fn detached_run_cancelled_then_resumed(database: Option<&str>) {
     let srv = ScriptedServer::start().await;
     let bench = Bench::new(&srv, database);
