@@ -913,7 +913,7 @@ fn task_run<'a>(done: &'a [(String, String)], task: &ClaimedTask) -> &'a str {
 
 /// A completion batch on PostgreSQL: the same transaction as
 /// [`complete_on_sqlite`], run server-side by `baton_complete_tasks`
-/// (migration 0007) in one round trip.
+/// (migration 0009) in one round trip.
 async fn complete_on_postgres(
     pool: &sqlx::PgPool,
     items: &[Finishing<'_>],
