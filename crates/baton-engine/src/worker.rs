@@ -2,9 +2,11 @@
 //!
 //! Each claimed task runs in its own Tokio task. Finished tasks go to the
 //! worker's committer, which completes whatever finished together in one
-//! commit; the store hands each completing task one newly ready successor
-//! in that commit, so a chain runs without a claim round-trip per step and
-//! a fan-out pays one `fsync` per batch, not per task. A heartbeat renews
+//! commit; in that commit the store hands each completed task's slot its
+//! next task (a newly ready successor, else any ready task the worker
+//! serves), so a chain runs without a claim round-trip per step and a
+//! fan-out pays one `fsync` per batch, not per task, and no claims after
+//! the first. A heartbeat renews
 //! every lease the worker holds in one statement, and every beat also reaps
 //! leases that ran out elsewhere, so a killed worker's tasks are retried by
 //! whoever is alive.
@@ -108,7 +110,13 @@ async fn work(
     let store = engine.hub().store().clone();
     let lease_ms = config.lease.as_millis() as i64;
     let (commits, committing) = mpsc::channel(COMMIT_BATCH * 4);
-    let committer = tokio::spawn(commit(engine.clone(), worker.clone(), committing));
+    let committer = tokio::spawn(commit(
+        engine.clone(),
+        worker.clone(),
+        run,
+        stopped.clone(),
+        committing,
+    ));
     let beats = tokio::spawn(beat(engine.clone(), worker.clone()));
     let mut running: JoinSet<()> = JoinSet::new();
     loop {
@@ -231,8 +239,16 @@ struct Finished {
 }
 
 /// Commits the worker's completions in batches: whatever finished while the
-/// previous commit ran goes into the next one.
-async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Finished>) {
+/// previous commit ran goes into the next one. Each commit hands every
+/// completed task's slot its next task (see [`ClaimNext`]), until the
+/// worker is stopping: then tasks finish and nothing new is taken on.
+async fn commit(
+    engine: Engine,
+    worker: String,
+    run: Option<WorkflowId>,
+    stopped: watch::Receiver<Option<Duration>>,
+    mut finished: mpsc::Receiver<Finished>,
+) {
     let config = engine.config().clone();
     let store = engine.hub().store().clone();
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
@@ -240,11 +256,13 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
     // model call); the committer waits for them before it returns.
     let mut records = JoinSet::new();
     while finished.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
-        let next = ClaimNext {
+        let claim = ClaimNext {
             worker: &worker,
             queues: config.queues.as_deref(),
+            run,
             lease_ms: config.lease.as_millis() as i64,
         };
+        let next = stopped.borrow().is_none().then_some(&claim);
         let items: Vec<CompleteItem<'_>> = batch
             .iter()
             .map(|f| CompleteItem {
@@ -261,7 +279,7 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
             })
             .collect();
         let mut results = store
-            .complete_tasks(&items, Some(&next), wall_millis() as i64)
+            .complete_tasks(&items, next, wall_millis() as i64)
             .await;
         // A failed commit changed nothing (a PostgreSQL deadlock victim, a
         // dropped connection): try again, since these tasks stay claimed,
@@ -274,7 +292,7 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
             }
             tokio::time::sleep(Duration::from_millis(pause_ms)).await;
             results = store
-                .complete_tasks(&items, Some(&next), wall_millis() as i64)
+                .complete_tasks(&items, next, wall_millis() as i64)
                 .await;
         }
         drop(items);
@@ -290,6 +308,9 @@ async fn commit(engine: Engine, worker: String, mut finished: mpsc::Receiver<Fin
                             changed.insert(f.task.run_id);
                             if completion.finished.is_some() {
                                 ended.push(f.task.run_id);
+                            }
+                            if let Some(next) = &completion.next {
+                                changed.insert(next.run_id);
                             }
                             let _ = f.reply.send(completion.next);
                         }

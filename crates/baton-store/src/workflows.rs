@@ -289,13 +289,32 @@ pub struct CompleteItem<'a> {
     pub outcome: TaskOutcome<'a>,
 }
 
-/// The worker that completes a task may take one newly ready successor in
-/// the same commit.
+/// The worker that completes tasks takes, in the same commit, one task for
+/// each completed one: a newly ready successor when there is one (the most
+/// urgent first), else the most urgent ready task it serves. A chain runs
+/// without a claim per step, and a fan-out's leaves refill the slots their
+/// predecessors free without a claim of their own.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimNext<'a> {
     pub worker: &'a str,
     pub queues: Option<&'a [String]>,
+    /// Only this run's tasks refill a slot (successors are the run's own).
+    pub run: Option<WorkflowId>,
     pub lease_ms: i64,
+}
+
+impl<'a> ClaimNext<'a> {
+    /// The claim of `free` ready tasks for the slots no successor took.
+    fn refill(&self, free: usize, now_ms: i64) -> ClaimRequest<'a> {
+        ClaimRequest {
+            worker: self.worker,
+            queues: self.queues,
+            run: self.run,
+            limit: u32::try_from(free).unwrap_or(u32::MAX),
+            lease_ms: self.lease_ms,
+            now_ms,
+        }
+    }
 }
 
 /// What a completion changed.
@@ -822,7 +841,17 @@ async fn complete_on_sqlite(
                 .map(ClaimedRow::into_claimed)
                 .collect::<Result<_, _>>()?;
         }
+        // Slots no successor took get the most urgent ready task the worker
+        // serves, so a fan-out's leaves flow through them without claims.
+        let free = done.len().saturating_sub(handed.len());
+        if free > 0 {
+            let request = next.refill(free, now_ms);
+            for row in tx.claim_rows(&request, None, free as i64).await? {
+                handed.push(row.into_claimed()?);
+            }
+        }
     }
+    let handed_runs: Vec<String> = handed.iter().map(|t| t.run_id.to_string()).collect();
     // Who continues with which handed task: completed items in order.
     let mut handed = handed.into_iter();
     let mut hand_over: Vec<Option<ClaimedTask>> = items
@@ -849,11 +878,10 @@ async fn complete_on_sqlite(
     }
     // A handed task starts after every completion of the batch, the ones
     // that made it ready included.
-    for handed in hand_over.iter().flatten() {
-        if let Some(next) = next {
-            let run = task_run(&done, handed);
+    if let Some(next) = next {
+        for (handed, run) in hand_over.iter().flatten().zip(&handed_runs) {
             by_run
-                .entry(run)
+                .entry(run.as_str())
                 .or_default()
                 .0
                 .push(started_event(handed, next.worker));
@@ -902,15 +930,6 @@ async fn complete_on_sqlite(
     Ok(results)
 }
 
-/// The run id, as stored, of a task claimed in this batch.
-fn task_run<'a>(done: &'a [(String, String)], task: &ClaimedTask) -> &'a str {
-    let id = task.run_id.to_string();
-    done.iter()
-        .map(|(run, _)| run.as_str())
-        .find(|run| *run == id)
-        .unwrap_or_default()
-}
-
 /// A completion batch on PostgreSQL: the same transaction as
 /// [`complete_on_sqlite`], run server-side by `baton_complete_tasks`
 /// (migration 0009) in one round trip.
@@ -922,11 +941,12 @@ async fn complete_on_postgres(
 ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
     let payload = items_json(items)?;
     let (answer,): (String,) =
-        sqlx::query_as("SELECT baton_complete_tasks($1::jsonb, $2, $3, $4, $5, $6)::text")
+        sqlx::query_as("SELECT baton_complete_tasks($1::jsonb, $2, $3, $4, $5, $6, $7)::text")
             .bind(payload)
             .bind(next.map(|n| n.worker).unwrap_or_default())
             .bind(next.map(|n| n.lease_ms).unwrap_or_default())
             .bind(next.and_then(|n| n.queues).map(<[String]>::to_vec))
+            .bind(next.and_then(|n| n.run).map(|run| run.to_string()))
             .bind(next.is_some())
             .bind(now_ms)
             .fetch_one(pool)

@@ -7,7 +7,8 @@
 -- completes every item still held as it says, one counts down all their
 -- successors at once (locked in (run, key) order first, so two workers
 -- counting down the same joins never deadlock), one claims newly ready
--- tasks for the worker (one per completed item, most urgent first), then
+-- tasks for the worker (one per completed item, most urgent first; slots
+-- no successor took get other ready tasks the worker serves), then
 -- the runs' rows (locked in id order when there are several, after every
 -- task row: the lock order of every workflow transaction) take the event
 -- counts, the events go in
@@ -18,17 +19,20 @@
 --            "prompt_tokens","completion_tokens","cost_usd"}]: each task must
 --            be in `state` (claimed, or waiting for an approval) under
 --            `epoch` (-1: any).
--- p_queues: the queues the worker serves (NULL: all); p_claim: whether the
--- worker takes successors.
+-- p_queues: the queues the worker serves (NULL: all); p_run: the only run
+-- it serves (NULL: all); p_claim: whether the worker takes tasks on.
 -- Returns {"results": [{"ok": false} | {"ok": true, "released": n,
 -- "next": claimed task or null}], "finished": [run ids that completed]}:
 -- a run's tasks made ready and left for others are counted on its first
 -- completed item.
-CREATE OR REPLACE FUNCTION baton_complete_tasks(
+DROP FUNCTION baton_complete_tasks(jsonb, text, bigint, text[], boolean, bigint);
+
+CREATE FUNCTION baton_complete_tasks(
     p_items jsonb,
     p_worker text,
     p_lease bigint,
     p_queues text[],
+    p_run text,
     p_claim boolean,
     p_now bigint
 ) RETURNS jsonb
@@ -37,6 +41,7 @@ DECLARE
     v_done jsonb;
     v_ready jsonb;
     v_handed jsonb := '[]'::jsonb;
+    v_taken bigint;
     v_events jsonb;
     v_runs bigint;
     v_bumped jsonb;
@@ -118,6 +123,31 @@ BEGIN
                 'checkpoint', t.checkpoint) AS task
         )
         SELECT COALESCE(jsonb_agg(task), '[]'::jsonb) INTO v_handed FROM claimed;
+    END IF;
+    v_taken := jsonb_array_length(v_handed);
+    -- Slots no successor took get the most urgent ready tasks the worker
+    -- serves (rows another transaction holds are skipped, never waited on).
+    IF p_claim AND jsonb_array_length(v_handed) < jsonb_array_length(v_done) THEN
+        WITH picked AS (
+            SELECT run_id, key FROM workflow_tasks
+            WHERE state = 'ready' AND ready_at <= p_now
+                AND queue NOT IN (SELECT name FROM workflow_queues)
+                AND (p_queues IS NULL OR queue = ANY (p_queues))
+                AND (p_run IS NULL OR run_id = p_run)
+            ORDER BY priority DESC, ready_at
+            LIMIT jsonb_array_length(v_done) - jsonb_array_length(v_handed)
+            FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE workflow_tasks t SET state = 'claimed', epoch = t.epoch + 1,
+                attempts = t.attempts + 1, worker_id = p_worker,
+                lease_until = p_now + p_lease, started_at = COALESCE(t.started_at, p_now)
+            FROM picked WHERE t.run_id = picked.run_id AND t.key = picked.key
+            RETURNING jsonb_build_object('run_id', t.run_id, 'key', t.key, 'kind', t.kind,
+                'spec', t.spec, 'queue', t.queue, 'epoch', t.epoch, 'attempts', t.attempts,
+                'max_attempts', t.max_attempts, 'timeout_ms', t.timeout_ms,
+                'checkpoint', t.checkpoint) AS task
+        )
+        SELECT v_handed || COALESCE(jsonb_agg(task), '[]'::jsonb) INTO v_handed FROM claimed;
     END IF;
 
     -- The events, numbered within each run: completions, then starts.
@@ -208,12 +238,12 @@ BEGIN
     -- Per item: fenced, or completed with its handed task and, on a run's
     -- first completed item, the run's tasks left ready for others. One item
     -- (a chain's step) needs no query: whatever was made ready and not
-    -- handed to it was left.
+    -- taken as its successor was left.
     IF jsonb_array_length(p_items) = 1 THEN
         RETURN jsonb_build_object('results', jsonb_build_array(
             CASE WHEN jsonb_array_length(v_done) = 0 THEN jsonb_build_object('ok', false)
             ELSE jsonb_build_object('ok', true,
-                'released', jsonb_array_length(v_ready) - jsonb_array_length(v_handed),
+                'released', jsonb_array_length(v_ready) - v_taken,
                 'next', v_handed->0) END),
             'finished', v_finished);
     END IF;

@@ -53,6 +53,7 @@ on_both_backends!(
     workflow_batch_completion_keeps_each_runs_order,
     workflow_reap_fails_a_run_once,
     workflow_prune_deletes_only_runs_ended_before_the_cutoff,
+    workflow_completion_refills_the_slot_with_a_ready_task,
     migrations_are_idempotent_on_reopen,
     ping_reports_backend,
     device_state_upserts_newer_stamp_wins,

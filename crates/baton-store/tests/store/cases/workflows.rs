@@ -106,6 +106,7 @@ pub async fn workflow_diamond_runs_to_completion_in_order(db: TestDb) {
     let next = ClaimNext {
         worker: "w1",
         queues: None,
+        run: None,
         lease_ms: LEASE,
     };
     let done = store
@@ -663,6 +664,7 @@ pub async fn workflow_concurrent_workers_complete_each_task_once(db: TestDb) {
                         let next = ClaimNext {
                             worker: &name,
                             queues: None,
+                            run: None,
                             lease_ms: LEASE,
                         };
                         let done = store
@@ -771,6 +773,7 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
     let next = ClaimNext {
         worker: "w",
         queues: None,
+        run: None,
         lease_ms: LEASE,
     };
     let results = store.complete_tasks(&items, Some(&next), 3).await.unwrap();
@@ -875,4 +878,106 @@ pub async fn workflow_prune_deletes_only_runs_ended_before_the_cutoff(db: TestDb
     let cancelled = store.cancel_workflow(going.id, "stop", 200).await.unwrap();
     store.resume_workflow(cancelled.id, 300).await.unwrap();
     assert_eq!(store.prune_workflows(i64::MAX, 10).await.unwrap(), 0);
+}
+
+/// A completed task's slot with no successor to take is refilled with the
+/// most urgent ready task the worker serves, in the same commit, with its
+/// `task_started` event; a run filter, the queues served and queue limits
+/// bound what it takes.
+pub async fn workflow_completion_refills_the_slot_with_a_ready_task(db: TestDb) {
+    let store = db.open().await;
+    let mut leaves = vec![task("a", &[]), task("b", &[]), task("c", &[])];
+    leaves[2].priority = 5;
+    let run = create(&store, &leaves, 1).await;
+    let other = create(&store, &[task("x", &[])], 1).await;
+    let got = store
+        .claim_tasks(&ClaimRequest {
+            run: Some(run.id),
+            ..claim("w", 1, 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got[0].key, "c", "the most urgent first");
+    let next = ClaimNext {
+        worker: "w",
+        queues: None,
+        run: Some(run.id),
+        lease_ms: LEASE,
+    };
+    let out = json!(1);
+    let done = store
+        .complete_task(
+            run.id,
+            "c",
+            got[0].epoch,
+            &TaskOutcome::plain(&out),
+            Some(&next),
+            3,
+        )
+        .await
+        .unwrap();
+    let refill = done.next.expect("a ready task refills the slot");
+    assert_eq!(refill.run_id, run.id, "the run filter holds");
+    assert_eq!(refill.attempt, 1);
+    assert_eq!(done.released, 0, "nothing became ready");
+    let kinds = event_kinds(&store, run.id).await;
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        [
+            "task_completed:c".to_owned(),
+            format!("task_started:{}", refill.key)
+        ],
+        "{kinds:?}"
+    );
+    // Without a run filter the other run's task is taken once this run's
+    // last ready task is held.
+    let any = ClaimNext { run: None, ..next };
+    let done = store
+        .complete_task(
+            run.id,
+            &refill.key,
+            refill.epoch,
+            &TaskOutcome::plain(&out),
+            Some(&any),
+            4,
+        )
+        .await
+        .unwrap();
+    let third = done.next.expect("the last ready task of the run");
+    assert_eq!(third.run_id, run.id);
+    let done = store
+        .complete_task(
+            run.id,
+            &third.key,
+            third.epoch,
+            &TaskOutcome::plain(&out),
+            Some(&any),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.finished, Some(WorkflowStatus::Completed));
+    let taken = done.next.expect("the other run's ready task");
+    assert_eq!((taken.run_id, taken.key.as_str()), (other.id, "x"));
+    assert_eq!(
+        event_kinds(&store, other.id).await.last().unwrap(),
+        "task_started:x"
+    );
+    // A limited queue's tasks are never taken this way.
+    store.set_queue_limit("gpu", Some(1)).await.unwrap();
+    let mut gpu = task("g", &[]);
+    gpu.queue = "gpu".into();
+    create(&store, &[gpu], 6).await;
+    let done = store
+        .complete_task(
+            other.id,
+            "x",
+            taken.epoch,
+            &TaskOutcome::plain(&out),
+            Some(&any),
+            7,
+        )
+        .await
+        .unwrap();
+    assert!(done.next.is_none(), "{:?}", done.next);
 }
