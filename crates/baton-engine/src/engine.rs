@@ -15,6 +15,7 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinSet;
 use utoipa::ToSchema;
 
 use crate::decomposer::{DEFAULT_ROUNDS, Decomposer};
@@ -222,6 +223,10 @@ pub(crate) struct Inner {
     pub ready: Notify,
     /// Carries the id of every run whose log grew, to this process's watchers.
     pub changed: broadcast::Sender<WorkflowId>,
+    /// Records of runs ended by a person (cancel, a refused approval),
+    /// written in the background: a briefing may take a model call, and
+    /// the answer should not wait for it. [`Engine::settle`] waits for them.
+    pub records: std::sync::Mutex<JoinSet<()>>,
 }
 
 impl Engine {
@@ -236,6 +241,7 @@ impl Engine {
                 config: parts.config,
                 ready: Notify::new(),
                 changed,
+                records: std::sync::Mutex::new(JoinSet::new()),
             }),
         }
     }
@@ -573,8 +579,30 @@ impl Engine {
             .cancel_workflow(id, reason, wall_millis() as i64)
             .await?;
         self.signal(id, false);
-        record::finished(self, id).await;
+        self.record_later(id);
         Ok(run)
+    }
+
+    /// Writes the session-log entry (and briefing) of an ended run in the
+    /// background.
+    fn record_later(&self, id: WorkflowId) {
+        let engine = self.clone();
+        let mut records = self.inner.records.lock().unwrap_or_else(|e| e.into_inner());
+        while records.try_join_next().is_some() {}
+        records.spawn(async move { record::finished(&engine, id).await });
+    }
+
+    /// Waits until the records written in the background are done: a
+    /// process calls it before it exits, so none is lost.
+    pub async fn settle(&self) {
+        loop {
+            let mut pending =
+                std::mem::take(&mut *self.inner.records.lock().unwrap_or_else(|e| e.into_inner()));
+            if pending.is_empty() {
+                return;
+            }
+            while pending.join_next().await.is_some() {}
+        }
     }
 
     /// Starts a failed or cancelled run again from where it stopped.
@@ -622,7 +650,7 @@ impl Engine {
             .await?;
         self.signal(id, true);
         if done.finished.is_some() {
-            record::finished(self, id).await;
+            self.record_later(id);
         }
         self.exists(id).await
     }

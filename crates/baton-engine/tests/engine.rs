@@ -4,7 +4,7 @@
 //! instead of asking the model again, the decomposer's plan run, and the
 //! watch stream delivering every event in order.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use baton_config::{ChatConfig, GatewayConfig, ModelConfig, ProviderConfig, ProviderKind};
 use baton_core::{WorkflowId, wall_millis};
@@ -153,6 +153,7 @@ on_both_backends!(
     a_plain_request_is_one_agent_task,
     bad_requests_are_refused_and_store_nothing,
     a_finished_run_is_recorded_in_the_session_log,
+    a_cancelled_run_is_recorded_in_the_background,
 );
 
 async fn a_plan_runs_to_completion_with_every_event_in_order(db: TestDatabase) {
@@ -466,4 +467,31 @@ async fn a_finished_run_is_recorded_in_the_session_log(db: TestDatabase) {
     assert!(log.contains("join (noop): completed"), "{log}");
     let after = std::fs::read_to_string(&briefing).unwrap();
     assert_ne!(before, after, "the briefing was refreshed");
+}
+
+/// Cancelling answers at once; the run's record (here a briefing from a
+/// slow model) is written in the background, and `settle` waits for it.
+async fn a_cancelled_run_is_recorded_in_the_background(db: TestDatabase) {
+    let f = fixture(&db, EngineConfig::default()).await;
+    baton_continuity::init(f.dir.path(), None).unwrap();
+    f.model
+        .push(Step::text("The briefing, rewritten by the model.").delay(Duration::from_secs(2)));
+    let submitted = f.engine.submit(plan(DIAMOND)).await.unwrap();
+    let started = Instant::now();
+    let run = f
+        .engine
+        .cancel(submitted.workflow_id, "changed my mind")
+        .await
+        .unwrap();
+    assert_eq!(run.status, WorkflowStatus::Cancelled);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the cancel waited for the briefing: {:?}",
+        started.elapsed()
+    );
+    f.engine.settle().await;
+    let log = std::fs::read_to_string(f.dir.path().join("SESSION_LOG.md")).unwrap();
+    let title = format!("baton workflow {} (diamond)", submitted.workflow_id);
+    assert!(log.contains(&title), "{log}");
+    assert_eq!(f.model.pending_steps(), 0, "the briefing was written");
 }

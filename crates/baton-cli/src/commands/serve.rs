@@ -34,6 +34,7 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     engine.listen().await?;
     boot::apply_queue_limits(&loaded, &hub).await?;
     let worker = engine.spawn_worker();
+    let records = engine.clone();
     let app = baton_server::router(hub.clone(), agent, engine, &settings);
     tracing::info!(
         addr = %local,
@@ -62,5 +63,6 @@ pub async fn run(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     worker.stop().await;
+    records.settle().await;
     Ok(ExitCode::SUCCESS)
 }

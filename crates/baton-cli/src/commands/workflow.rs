@@ -80,30 +80,42 @@ async fn dispatch(
         boot::engine_config(loaded),
     )?;
     let json = global.json;
+    let result = run_command(&engine, command, request, json).await;
+    // A run cancelled or refused here is recorded in the background.
+    engine.settle().await;
+    result
+}
+
+async fn run_command(
+    engine: &Engine,
+    command: WorkflowCommand,
+    request: Option<WorkflowRequest>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     match command {
         WorkflowCommand::Run(args) => {
             let request = request.context("the request was prepared above")?;
-            run_workflow(&engine, request, args.detach, json).await
+            run_workflow(engine, request, args.detach, json).await
         }
-        WorkflowCommand::Ls { limit } => list(&engine, limit, json).await,
-        WorkflowCommand::Show { id } => show(&engine, parse_id(&id)?, json).await,
+        WorkflowCommand::Ls { limit } => list(engine, limit, json).await,
+        WorkflowCommand::Show { id } => show(engine, parse_id(&id)?, json).await,
         WorkflowCommand::Cancel { id, reason } => {
-            cancel(&engine, parse_id(&id)?, reason.as_deref(), json).await
+            cancel(engine, parse_id(&id)?, reason.as_deref(), json).await
         }
         WorkflowCommand::Resume { id, detach } => {
-            resume(&engine, parse_id(&id)?, detach, json).await
+            resume(engine, parse_id(&id)?, detach, json).await
         }
         WorkflowCommand::Events { id, after, follow } => {
             let after = i64::try_from(after).context("--after is too large")?;
-            events(&engine, parse_id(&id)?, after, follow, json).await
+            events(engine, parse_id(&id)?, after, follow, json).await
         }
         WorkflowCommand::Approve {
             id,
             task,
             reject,
             comment,
-        } => approve(&engine, parse_id(&id)?, &task, !reject, comment, json).await,
-        WorkflowCommand::Prune { older_than } => prune(&engine, older_than, json).await,
+        } => approve(engine, parse_id(&id)?, &task, !reject, comment, json).await,
+        WorkflowCommand::Prune { older_than } => prune(engine, older_than, json).await,
     }
 }
 
