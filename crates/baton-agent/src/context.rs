@@ -237,7 +237,7 @@ fn cut_middle(text: &str, room: usize) -> String {
         return text.to_owned();
     }
     let keep = room.saturating_sub(NOTE_BYTES);
-    let head_end = floor_char_boundary(text, keep / 2);
+    let head_end = baton_core::head(text, keep / 2).len();
     let tail_start = ceil_char_boundary(text, text.len() - (keep - keep / 2));
     format!(
         "{}\n[… {} bytes cut to fit the context window …]\n{}",
@@ -245,13 +245,6 @@ fn cut_middle(text: &str, room: usize) -> String {
         tail_start - head_end,
         &text[tail_start..]
     )
-}
-
-fn floor_char_boundary(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 fn ceil_char_boundary(text: &str, mut i: usize) -> usize {

@@ -395,11 +395,7 @@ fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    format!("{}…", baton_core::head(text, max))
 }
 
 /// How long the upstream asked us to wait: `retry-after-ms` (OpenAI's

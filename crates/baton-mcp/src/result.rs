@@ -102,10 +102,7 @@ fn truncate(mut text: String, limit: usize) -> String {
         return text;
     }
     let total = text.len();
-    let mut cut = limit;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = baton_core::head(&text, limit).len();
     text.truncate(cut);
     text.push_str(&format!(
         "\n[truncated by baton: {} of {} omitted]",

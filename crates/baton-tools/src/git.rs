@@ -337,13 +337,8 @@ async fn run_git(
         ctx.limits.max_output_bytes,
     );
     let mut stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
-    if stderr.len() > MAX_STDERR_BYTES {
-        let mut end = MAX_STDERR_BYTES;
-        while !stderr.is_char_boundary(end) {
-            end -= 1;
-        }
-        stderr.truncate(end);
-    }
+    let end = baton_core::head(&stderr, MAX_STDERR_BYTES).len();
+    stderr.truncate(end);
     // Output past the cap stops git (the sandbox kills it there); what was
     // kept is a complete answer as far as it goes, marked cut.
     let capped = outcome.killed_by == Some(Limit::Output);

@@ -182,10 +182,7 @@ pub fn cut_to_limit(mut text: String, max_bytes: usize) -> (String, bool) {
     if text.len() <= max_bytes {
         return (text, false);
     }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = baton_core::head(&text, max_bytes).len();
     let cut = text.len() - end;
     text.truncate(end);
     if !text.is_empty() && !text.ends_with('\n') {
