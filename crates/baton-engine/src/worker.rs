@@ -6,10 +6,9 @@
 //! next task (a newly ready successor, else any ready task the worker
 //! serves), so a chain runs without a claim round-trip per step and a
 //! fan-out pays one `fsync` per batch, not per task, and no claims after
-//! the first. A heartbeat renews
-//! every lease the worker holds in one statement, and every beat also reaps
-//! leases that ran out elsewhere, so a killed worker's tasks are retried by
-//! whoever is alive.
+//! the first. A heartbeat renews every lease the worker holds in one
+//! statement, and every beat also reaps leases that ran out elsewhere, so a
+//! killed worker's tasks are retried by whoever is alive.
 
 use std::any::Any;
 use std::collections::BTreeSet;
