@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use baton_core::WorkflowId;
 use baton_store::{
-    ClaimNext, ClaimRequest, CompleteItem, FailureOutcome, NewTask, NewWorkflow, Store, StoreError,
-    TaskFailure, TaskOutcome, TaskState, WorkflowRun, WorkflowStatus,
+    ClaimNext, ClaimRequest, CompleteItem, Completion, FailureOutcome, NewTask, NewWorkflow, Store,
+    StoreError, TaskFailure, TaskOutcome, TaskState, WorkflowRun, WorkflowStatus,
 };
 use serde_json::{Value, json};
 
@@ -880,6 +880,28 @@ pub async fn workflow_prune_deletes_only_runs_ended_before_the_cutoff(db: TestDb
     assert_eq!(store.prune_workflows(i64::MAX, 10).await.unwrap(), 0);
 }
 
+/// Completes a task with output `1`, handing its slot on as `next` says.
+async fn complete_with(
+    store: &Store,
+    run: WorkflowId,
+    key: &str,
+    epoch: i64,
+    next: &ClaimNext<'_>,
+    now: i64,
+) -> Completion {
+    store
+        .complete_task(
+            run,
+            key,
+            epoch,
+            &TaskOutcome::plain(&json!(1)),
+            Some(next),
+            now,
+        )
+        .await
+        .unwrap()
+}
+
 /// A completed task's slot with no successor to take is refilled with the
 /// most urgent ready task the worker serves, in the same commit, with its
 /// `task_started` event; a run filter, the queues served and queue limits
@@ -904,18 +926,7 @@ pub async fn workflow_completion_refills_the_slot_with_a_ready_task(db: TestDb) 
         run: Some(run.id),
         lease_ms: LEASE,
     };
-    let out = json!(1);
-    let done = store
-        .complete_task(
-            run.id,
-            "c",
-            got[0].epoch,
-            &TaskOutcome::plain(&out),
-            Some(&next),
-            3,
-        )
-        .await
-        .unwrap();
+    let done = complete_with(&store, run.id, "c", got[0].epoch, &next, 3).await;
     let refill = done.next.expect("a ready task refills the slot");
     assert_eq!(refill.run_id, run.id, "the run filter holds");
     assert_eq!(refill.attempt, 1);
@@ -932,30 +943,10 @@ pub async fn workflow_completion_refills_the_slot_with_a_ready_task(db: TestDb) 
     // Without a run filter the other run's task is taken once this run's
     // last ready task is held.
     let any = ClaimNext { run: None, ..next };
-    let done = store
-        .complete_task(
-            run.id,
-            &refill.key,
-            refill.epoch,
-            &TaskOutcome::plain(&out),
-            Some(&any),
-            4,
-        )
-        .await
-        .unwrap();
+    let done = complete_with(&store, run.id, &refill.key, refill.epoch, &any, 4).await;
     let third = done.next.expect("the last ready task of the run");
     assert_eq!(third.run_id, run.id);
-    let done = store
-        .complete_task(
-            run.id,
-            &third.key,
-            third.epoch,
-            &TaskOutcome::plain(&out),
-            Some(&any),
-            5,
-        )
-        .await
-        .unwrap();
+    let done = complete_with(&store, run.id, &third.key, third.epoch, &any, 5).await;
     assert_eq!(done.finished, Some(WorkflowStatus::Completed));
     let taken = done.next.expect("the other run's ready task");
     assert_eq!((taken.run_id, taken.key.as_str()), (other.id, "x"));
@@ -968,16 +959,6 @@ pub async fn workflow_completion_refills_the_slot_with_a_ready_task(db: TestDb) 
     let mut gpu = task("g", &[]);
     gpu.queue = "gpu".into();
     create(&store, &[gpu], 6).await;
-    let done = store
-        .complete_task(
-            other.id,
-            "x",
-            taken.epoch,
-            &TaskOutcome::plain(&out),
-            Some(&any),
-            7,
-        )
-        .await
-        .unwrap();
+    let done = complete_with(&store, other.id, "x", taken.epoch, &any, 7).await;
     assert!(done.next.is_none(), "{:?}", done.next);
 }
