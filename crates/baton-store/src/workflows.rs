@@ -932,7 +932,7 @@ async fn complete_on_sqlite(
 
 /// A completion batch on PostgreSQL: the same transaction as
 /// [`complete_on_sqlite`], run server-side by `baton_complete_tasks`
-/// (migration 0009) in one round trip.
+/// (migration 0007) in one round trip.
 async fn complete_on_postgres(
     pool: &sqlx::PgPool,
     items: &[Finishing<'_>],

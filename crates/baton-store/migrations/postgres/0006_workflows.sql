@@ -34,6 +34,11 @@ CREATE TABLE workflow_runs (
 );
 
 CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
+-- Retention: ended runs are deleted, oldest first, once they are older than
+-- `[engine] retain_days`; their tasks, edges and events go with them (ON
+-- DELETE CASCADE). A running run has no `finished_at`.
+CREATE INDEX workflow_runs_finished ON workflow_runs (finished_at)
+    WHERE finished_at IS NOT NULL;
 
 CREATE TABLE workflow_tasks (
     run_id            TEXT NOT NULL REFERENCES workflow_runs (id) ON DELETE CASCADE,
