@@ -223,9 +223,9 @@ pub(crate) struct Inner {
     pub ready: Notify,
     /// Carries the id of every run whose log grew, to this process's watchers.
     pub changed: broadcast::Sender<WorkflowId>,
-    /// Records of runs ended by a person (cancel, a refused approval),
-    /// written in the background: a briefing may take a model call, and
-    /// the answer should not wait for it. [`Engine::settle`] waits for them.
+    /// Records of ended runs, written in the background: a briefing may
+    /// take a model call, and neither a worker's next commit nor a person's
+    /// cancel should wait for it. [`Engine::settle`] waits for them.
     pub records: std::sync::Mutex<JoinSet<()>>,
 }
 
@@ -585,7 +585,7 @@ impl Engine {
 
     /// Writes the session-log entry (and briefing) of an ended run in the
     /// background.
-    fn record_later(&self, id: WorkflowId) {
+    pub(crate) fn record_later(&self, id: WorkflowId) {
         let engine = self.clone();
         let mut records = self.inner.records.lock().unwrap_or_else(|e| e.into_inner());
         while records.try_join_next().is_some() {}

@@ -27,7 +27,6 @@ use tracing::{debug, warn};
 
 use crate::engine::Engine;
 use crate::execute::{Done, Executed, TaskError, execute};
-use crate::record;
 
 /// Completions committed together at most: a worker's tasks that finish
 /// at the same moment share one commit (and one `fsync`).
@@ -186,6 +185,8 @@ async fn work(
             warn!(%error, "could not give back the tasks held; their leases will run out")
         }
     }
+    // The runs that ended here are in their session logs before it returns.
+    engine.settle().await;
 }
 
 /// Renews the worker's leases every `lease / 3`, and reaps leases that ran
@@ -251,9 +252,6 @@ async fn commit(
     let config = engine.config().clone();
     let store = engine.hub().store().clone();
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
-    // Ended runs are recorded beside the commits (a briefing may take a
-    // model call); the committer waits for them before it returns.
-    let mut records = JoinSet::new();
     while finished.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         let claim = ClaimNext {
             worker: &worker,
@@ -329,9 +327,9 @@ async fn commit(
                 if released {
                     engine.inner.ready.notify_waiters();
                 }
+                // Recorded beside the commits: a briefing may take a model call.
                 for run in ended {
-                    let engine = engine.clone();
-                    records.spawn(async move { record::finished(&engine, run).await });
+                    engine.record_later(run);
                 }
             }
             Err(error) => {
@@ -358,7 +356,6 @@ async fn commit(
             }
         }
     }
-    while records.join_next().await.is_some() {}
 }
 
 /// Runs a task and, while the store hands over successors, those too.
@@ -418,7 +415,7 @@ async fn run_task(engine: Engine, commits: mpsc::Sender<Finished>, mut task: Cla
                 {
                     Ok(FailureOutcome::Failed) => {
                         engine.signal(task.run_id, false);
-                        record::finished(&engine, task.run_id).await;
+                        engine.record_later(task.run_id);
                     }
                     Ok(FailureOutcome::Retrying { .. }) => {
                         engine.signal(task.run_id, false);
