@@ -754,9 +754,10 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
 /// A completion batch on SQLite, set-based: one statement completes every
 /// item still held as it says, one counts down all their successors, one
 /// claims newly ready tasks for the worker (one per completed item, most
-/// urgent first), then each run's events and, for a run whose last task
-/// this was, its end. A batch costs the same handful of statements (and
-/// one `fsync`) whether it holds one task or a hundred.
+/// urgent first), one more fills the slots no successor took with other
+/// ready tasks it serves, then each run's events and, for a run whose last
+/// task this was, its end. A batch costs the same handful of statements
+/// (and one `fsync`) whether it holds one task or a hundred.
 async fn complete_on_sqlite(
     pool: &sqlx::SqlitePool,
     items: &[Finishing<'_>],

@@ -18,6 +18,16 @@ const LIMIT: Duration = Duration::from_secs(20);
 /// One SSE event: its id, its name and its data.
 type SseEvent = (i64, String, Value);
 
+/// `a`, then `b` sleeping `ms`, then `c`: a run that is live long enough
+/// to be watched, cancelled or dropped mid-way.
+fn nap_between(ms: u64) -> Value {
+    json!({"tasks": [
+        {"id": "a", "type": "noop"},
+        {"id": "b", "type": "sleep", "sleep_ms": ms, "depends_on": ["a"]},
+        {"id": "c", "type": "noop", "depends_on": ["b"]},
+    ]})
+}
+
 fn diamond() -> Value {
     json!({"name": "diamond", "tasks": [
         {"id": "a", "type": "noop"},
@@ -200,11 +210,7 @@ pub async fn workflow_runs_a_given_plan_to_completion(app: TestApp) {
 }
 
 pub async fn workflow_events_resume_without_loss_or_repeat(app: TestApp) {
-    let plan = json!({"tasks": [
-        {"id": "a", "type": "noop"},
-        {"id": "b", "type": "sleep", "sleep_ms": 300, "depends_on": ["a"]},
-        {"id": "c", "type": "noop", "depends_on": ["b"]},
-    ]});
+    let plan = nap_between(300);
     let (_, id) = execute(&app, json!({"plan": plan})).await;
     // Drop the stream while the run is live (b is sleeping), then pick up
     // from the last id seen: together they are the whole log.
@@ -629,11 +635,7 @@ pub async fn workflow_refuses_bad_input(app: TestApp) {
 }
 
 pub async fn workflow_cancel_stops_a_run_and_resume_finishes_it(app: TestApp) {
-    let plan = json!({"tasks": [
-        {"id": "a", "type": "noop"},
-        {"id": "b", "type": "sleep", "sleep_ms": 1000, "depends_on": ["a"]},
-        {"id": "c", "type": "noop", "depends_on": ["b"]},
-    ]});
+    let plan = nap_between(1000);
     let (_, id) = execute(&app, json!({"plan": plan})).await;
     let stream = open_events(&app, &id, None).await;
     let seen = read_events(stream, |(_, kind, data)| {
