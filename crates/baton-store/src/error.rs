@@ -31,6 +31,10 @@ pub enum StoreError {
     /// The database failed or refused the operation.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite connection the store's own thread writes with failed or
+    /// refused the operation.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The schema could not be brought up to date.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -19,6 +19,7 @@ mod rows;
 mod runs;
 mod session_log;
 mod sqlite;
+mod sqlite_thread;
 mod store;
 mod workflows;
 mod writer;

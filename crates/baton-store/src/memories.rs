@@ -366,7 +366,8 @@ impl Store {
         let bytes = vector_bytes(vector.values);
         let updated = match &self.backend {
             Backends::Sqlite(sqlite) => {
-                let mut tx = sqlite.writer().begin().await?;
+                let write = sqlite.writer().await;
+                let mut tx = write.begin().await?;
                 let next: i64 =
                     sqlx::query_scalar("SELECT coalesce(max(seq), 0) + 1 FROM memories")
                         .fetch_one(&mut *tx)

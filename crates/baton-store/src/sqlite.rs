@@ -4,12 +4,17 @@
 //! Writes go through a pool of exactly one connection, so in-process writers
 //! queue in the pool instead of spinning on SQLite's lock, and a write
 //! transaction never has to upgrade a read lock (the cause of SQLITE_BUSY
-//! errors that `busy_timeout` cannot wait out). Reads use a separate pool of
-//! read-only connections, which WAL lets run beside the writer. Commits are
+//! errors that `busy_timeout` cannot wait out). The workflow engine's hot
+//! path writes through [`SqliteThread`] instead, a second connection on a
+//! thread of its own; both take the store's [`WriteGate`] first, so there is
+//! still one writer at a time. Reads use a separate pool of read-only
+//! connections, which WAL lets run beside the writer. Commits are
 //! `synchronous = FULL`: a committed transaction survives power loss, which
 //! "durable before acknowledged" needs and NORMAL does not give in WAL mode.
 
+use std::ops::Deref;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::{DeviceId, MessageId, SessionId};
@@ -28,6 +33,7 @@ use crate::rows::{
     DeviceColumns, MessageColumns, SessionColumns, StoredDevice, StoredMessage, StoredSession,
     uuid_column,
 };
+use crate::sqlite_thread::{GateGuard, SqliteThread, WriteGate};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -71,27 +77,48 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     }
 }
 
-/// Pools on one SQLite database.
+/// Pools on one SQLite database, and the engine's write thread.
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    gate: WriteGate,
+    thread: SqliteThread,
+    /// Where a `sqlite::memory:` store keeps its file; removed with the
+    /// last clone.
+    _scratch: Option<Arc<tempfile::TempDir>>,
+}
+
+/// The write pool, held by one writer at a time (see [`WriteGate`]).
+pub(crate) struct Writer<'a> {
+    pool: &'a SqlitePool,
+    _gate: GateGuard,
+}
+
+impl Deref for Writer<'_> {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        self.pool
+    }
 }
 
 impl SqliteStore {
     /// Opens a `sqlite:` URL: a file (created with its parent directories
     /// if missing) or `sqlite::memory:`.
     pub async fn connect_url(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?;
         if is_in_memory(url) {
-            Self::connect_memory(options).await
+            Self::connect_scratch().await
         } else {
-            Self::connect_file(options).await
+            Self::connect_file(SqliteConnectOptions::from_str(url)?, None).await
         }
     }
 
     /// Opens (creating if missing) the database file at `options`' filename.
-    pub async fn connect_file(options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
+    pub async fn connect_file(
+        options: SqliteConnectOptions,
+        scratch: Option<Arc<tempfile::TempDir>>,
+    ) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = options.get_filename().parent() {
             tokio::fs::create_dir_all(parent)
                 .await
@@ -101,8 +128,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // SQLite connections do not go stale the way network ones do: no
+        // ping (a round trip to the connection's thread) before each use.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(
                 options
                     .clone()
@@ -113,27 +143,30 @@ impl SqliteStore {
         migrate(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
-            .connect_with(options.read_only(true))
+            .test_before_acquire(false)
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(SqliteStore { read, write })
+        let gate = WriteGate::default();
+        let thread = SqliteThread::start(options.get_filename(), BUSY_TIMEOUT, gate.clone())?;
+        Ok(SqliteStore {
+            read,
+            write,
+            gate,
+            thread,
+            _scratch: scratch,
+        })
     }
 
-    /// An in-memory database lives as long as one connection to it, and
-    /// every connection of a pool would get its own; one connection that is
-    /// never retired serves both roles.
-    async fn connect_memory(options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.foreign_keys(true))
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore {
-            read: pool.clone(),
-            write: pool,
-        })
+    /// `sqlite::memory:`: a private database in a scratch directory, since
+    /// the write thread's connection must reach the same database as the
+    /// pools (an in-memory database is private to one connection).
+    async fn connect_scratch() -> Result<SqliteStore, StoreError> {
+        let dir = tempfile::Builder::new()
+            .prefix("baton-memory-")
+            .tempdir()
+            .map_err(sqlx::Error::Io)?;
+        let options = SqliteConnectOptions::new().filename(dir.path().join("baton.db"));
+        Self::connect_file(options, Some(Arc::new(dir))).await
     }
 
     /// The read-only pool, for queries.
@@ -141,9 +174,18 @@ impl SqliteStore {
         &self.read
     }
 
-    /// The one-connection pool every write goes through.
-    pub fn writer(&self) -> &SqlitePool {
-        &self.write
+    /// The one-connection pool the writes beside the engine's go through,
+    /// once no other writer in this process writes.
+    pub async fn writer(&self) -> Writer<'_> {
+        Writer {
+            pool: &self.write,
+            _gate: self.gate.enter().await,
+        }
+    }
+
+    /// The engine's write thread.
+    pub fn thread(&self) -> &SqliteThread {
+        &self.thread
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -152,6 +194,7 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        self.thread.close();
         self.write.close().await;
         self.read.close().await;
     }
@@ -161,7 +204,8 @@ impl SqliteStore {
         row: &DeviceColumns<'_>,
     ) -> Result<DeviceState, StoreError> {
         let state = row.state;
-        let mut tx = self.write.begin().await?;
+        let write = self.writer().await;
+        let mut tx = write.begin().await?;
         sqlx::query(
             "INSERT INTO device_state \
                  (device_id, last_seen, status, context_version, updated_hlc, metadata) \
@@ -216,7 +260,8 @@ impl SqliteStore {
 
     /// Inserts the session unless its id is taken; returns whether it did.
     pub async fn insert_session(&self, row: &SessionColumns<'_>) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let write = self.writer().await;
+        let mut tx = write.begin().await?;
         let inserted = tx.insert_sessions(&[NewSession::empty(row)]).await?;
         tx.commit().await?;
         Ok(!inserted.is_empty())
@@ -249,7 +294,8 @@ impl SqliteStore {
         sessions: &[SessionColumns<'_>],
         batch: &[MessageColumns<'_>],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let write = self.writer().await;
+        let mut tx = write.begin().await?;
         append::append(&mut tx, sessions, batch).await?;
         tx.commit().await?;
         Ok(())

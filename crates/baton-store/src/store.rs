@@ -73,7 +73,8 @@ macro_rules! dispatch {
 impl Store {
     /// Opens the database a URL names and brings its schema up to date:
     /// `sqlite:///abs/path/baton.db` (file and parent directories created
-    /// if missing), `sqlite::memory:` (a private database for tests), or
+    /// if missing), `sqlite::memory:` (a private database for tests, in a
+    /// scratch directory removed with the last clone of the store), or
     /// `postgres://…` / `postgresql://…`.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
@@ -104,7 +105,7 @@ impl Store {
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::new().filename(path);
         Ok(Store {
-            backend: Backends::Sqlite(SqliteStore::connect_file(options).await?),
+            backend: Backends::Sqlite(SqliteStore::connect_file(options, None).await?),
         })
     }
 
@@ -271,7 +272,8 @@ macro_rules! on_pool {
     ($store:expr, $role:ident, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backends::Sqlite(sqlite) => {
-                let $pool = on_pool!(@sqlite sqlite, $role);
+                let held = on_pool!(@sqlite sqlite, $role);
+                let $pool = &*held;
                 $body
             }
             $crate::store::Backends::Postgres(pg) => {
@@ -281,7 +283,7 @@ macro_rules! on_pool {
         }
     };
     (@sqlite $s:ident, read) => { $s.reader() };
-    (@sqlite $s:ident, write) => { $s.writer() };
+    (@sqlite $s:ident, write) => { $s.writer().await };
 }
 pub(crate) use on_pool;
 

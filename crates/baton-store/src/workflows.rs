@@ -24,6 +24,8 @@ use crate::error::StoreError;
 use crate::rows::{check_text, uuid_column};
 use crate::store::{Backends, Store, on_pool};
 
+mod direct;
+
 /// The PostgreSQL notification channel that carries a run id whenever that
 /// run's events change, followed by [`READY`] when it also has tasks that
 /// no worker holds.
@@ -303,20 +305,6 @@ pub struct ClaimNext<'a> {
     pub lease_ms: i64,
 }
 
-impl<'a> ClaimNext<'a> {
-    /// The claim of `free` ready tasks for the slots no successor took.
-    fn refill(&self, free: usize, now_ms: i64) -> ClaimRequest<'a> {
-        ClaimRequest {
-            worker: self.worker,
-            queues: self.queues,
-            run: self.run,
-            limit: u32::try_from(free).unwrap_or(u32::MAX),
-            lease_ms: self.lease_ms,
-            now_ms,
-        }
-    }
-}
-
 /// What a completion changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
@@ -381,7 +369,8 @@ macro_rules! in_tx {
     ($store:expr, |$tx:ident| $body:expr) => {
         match &$store.backend {
             Backends::Sqlite(sqlite) => {
-                let mut $tx = sqlite.writer().begin_with("BEGIN IMMEDIATE").await?;
+                let write = sqlite.writer().await;
+                let mut $tx = write.begin_with("BEGIN IMMEDIATE").await?;
                 let value = $body;
                 $tx.commit().await?;
                 value
@@ -473,6 +462,21 @@ fn claim_filter(queue: Option<&str>, claim: &ClaimRequest<'_>, list_sql: &str) -
     }
 }
 
+/// The claim of up to `$4` ready tasks on SQLite (see
+/// [`Dialect::claim_rows`]), for sqlx and for the write thread alike.
+fn sqlite_claim_sql(claim: &ClaimRequest<'_>, queue: Option<&str>) -> String {
+    let filter = claim_filter(queue, claim, "queue IN (SELECT value FROM json_each($5))");
+    format!(
+        "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
+         attempts = attempts + 1, worker_id = $1, lease_until = $2, \
+         started_at = COALESCE(started_at, $3) \
+         WHERE (run_id, key) IN (SELECT run_id, key FROM workflow_tasks \
+         WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
+         ORDER BY priority DESC, ready_at LIMIT $4) \
+         RETURNING {CLAIMED_COLUMNS}"
+    )
+}
+
 impl Dialect for sqlx::Transaction<'_, sqlx::Sqlite> {
     async fn claim_rows(
         &mut self,
@@ -480,16 +484,7 @@ impl Dialect for sqlx::Transaction<'_, sqlx::Sqlite> {
         queue: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let filter = claim_filter(queue, claim, "queue IN (SELECT value FROM json_each($5))");
-        let sql = format!(
-            "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
-             attempts = attempts + 1, worker_id = $1, lease_until = $2, \
-             started_at = COALESCE(started_at, $3) \
-             WHERE (run_id, key) IN (SELECT run_id, key FROM workflow_tasks \
-             WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
-             ORDER BY priority DESC, ready_at LIMIT $4) \
-             RETURNING {CLAIMED_COLUMNS}"
-        );
+        let sql = sqlite_claim_sql(claim, queue);
         let query = sqlx::query_as(&sql)
             .bind(claim.worker)
             .bind(claim.now_ms + claim.lease_ms)
@@ -587,23 +582,28 @@ fn fenced(run: &str, key: &str, hold: Hold) -> StoreError {
     })
 }
 
+/// Adds `$2` events and `$3` completed tasks to run `$1`'s counters.
+const BUMP_RUN_EVENTS: &str = "UPDATE workflow_runs SET last_event = last_event + $2, \
+     done_tasks = done_tasks + $3, updated_at = $4 WHERE id = $1 \
+     RETURNING last_event, done_tasks, total_tasks";
+
+/// One event row (the sqlx path inserts many per statement).
+const INSERT_EVENT: &str = "INSERT INTO workflow_events \
+     (run_id, seq, kind, task_key, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// Appends `events` to `run`'s log inside the caller's transaction, adding
 /// `done` to its completed-task count; returns the run's counters after.
 macro_rules! append_events {
     ($tx:ident, $run:expr, $events:expr, $done:expr, $now:expr) => {{
         let run: &str = $run;
         let events: &[NewEvent<'_>] = $events;
-        let (last, done, total): (i64, i64, i64) = sqlx::query_as(
-            "UPDATE workflow_runs SET last_event = last_event + $2, \
-             done_tasks = done_tasks + $3, updated_at = $4 WHERE id = $1 \
-             RETURNING last_event, done_tasks, total_tasks",
-        )
-        .bind(run)
-        .bind(events.len() as i64)
-        .bind($done)
-        .bind($now)
-        .fetch_one(&mut *$tx)
-        .await?;
+        let (last, done, total): (i64, i64, i64) = sqlx::query_as(BUMP_RUN_EVENTS)
+            .bind(run)
+            .bind(events.len() as i64)
+            .bind($done)
+            .bind($now)
+            .fetch_one(&mut *$tx)
+            .await?;
         let mut seq = last - events.len() as i64;
         for chunk in events.chunks(INSERT_CHUNK) {
             let mut insert = sqlx::QueryBuilder::new(
@@ -682,47 +682,14 @@ macro_rules! fail_run {
     }};
 }
 
-/// Marks `run` completed with the outputs of its sink tasks as its result.
-macro_rules! finish_run {
-    ($tx:ident, $run:expr, $now:expr) => {{
-        let run: &str = $run;
-        let sinks: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT key, output FROM workflow_tasks WHERE run_id = $1 AND key NOT IN \
-             (SELECT from_key FROM workflow_edges WHERE run_id = $1) ORDER BY position",
-        )
-        .bind(run)
-        .fetch_all(&mut *$tx)
-        .await?;
-        let mut result = serde_json::Map::new();
-        for (key, output) in sinks {
-            let output = output.as_deref().map(json_column).transpose()?;
-            result.insert(key, output.unwrap_or(Value::Null));
-        }
-        let result = Value::Object(result);
-        sqlx::query(
-            "UPDATE workflow_runs SET status = 'completed', result = $2, finished_at = $3, \
-             prompt_tokens = (SELECT COALESCE(SUM(prompt_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
-             completion_tokens = (SELECT COALESCE(SUM(completion_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
-             cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM workflow_tasks WHERE run_id = $1) \
-             WHERE id = $1",
-        )
-        .bind(run)
-        .bind(json_text(&result)?)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
-        append_events!(
-            $tx,
-            run,
-            &[NewEvent {
-                kind: "workflow_completed",
-                task: None,
-                data: json!({ "result": result }),
-            }],
-            0i64,
-            $now
-        );
-    }};
+/// The data of a `task_completed` event.
+fn completed_data(outcome: &TaskOutcome<'_>) -> Value {
+    json!({
+        "model": outcome.model,
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "cost_usd": outcome.cost_usd,
+    })
 }
 
 /// The items of a completion batch as the set-based SQL reads them:
@@ -751,188 +718,8 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
     Ok(Value::Array(payload).to_string())
 }
 
-/// A completion batch on SQLite, set-based: one statement completes every
-/// item still held as it says, one counts down all their successors, one
-/// claims newly ready tasks for the worker (one per completed item, most
-/// urgent first), one more fills the slots no successor took with other
-/// ready tasks it serves, then each run's events and, for a run whose last
-/// task this was, its end. A batch costs the same handful of statements
-/// (and one `fsync`) whether it holds one task or a hundred.
-async fn complete_on_sqlite(
-    pool: &sqlx::SqlitePool,
-    items: &[Finishing<'_>],
-    next: Option<&ClaimNext<'_>>,
-    now_ms: i64,
-) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
-    let payload = items_json(items)?;
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let done: Vec<(String, String)> = sqlx::query_as(
-        "UPDATE workflow_tasks AS t SET state = 'completed', output = j.output, \
-         model = j.model, prompt_tokens = t.prompt_tokens + j.prompt_tokens, \
-         completion_tokens = t.completion_tokens + j.completion_tokens, \
-         cost_usd = t.cost_usd + j.cost_usd, worker_id = NULL, lease_until = NULL, \
-         finished_at = $2, error = NULL \
-         FROM (SELECT value ->> 'run' AS j_run, value ->> 'key' AS j_key, \
-         value ->> 'state' AS state, value ->> 'epoch' AS epoch, \
-         value ->> 'output' AS output, value ->> 'model' AS model, \
-         value ->> 'prompt_tokens' AS prompt_tokens, \
-         value ->> 'completion_tokens' AS completion_tokens, \
-         value ->> 'cost_usd' AS cost_usd FROM json_each($1)) AS j \
-         WHERE t.run_id = j.j_run AND t.key = j.j_key AND t.state = j.state \
-         AND (j.epoch < 0 OR t.epoch = j.epoch) \
-         RETURNING run_id, key",
-    )
-    .bind(&payload)
-    .bind(now_ms)
-    .fetch_all(&mut *tx)
-    .await?;
-    let completed: std::collections::HashSet<(&str, &str)> = done
-        .iter()
-        .map(|(run, key)| (run.as_str(), key.as_str()))
-        .collect();
-    let is_done = |item: &Finishing<'_>| completed.contains(&(item.run.as_str(), item.key));
-    let done_json = Value::Array(
-        done.iter()
-            .map(|(run, key)| json!({ "run": run, "key": key }))
-            .collect(),
-    )
-    .to_string();
-    let mut ready: Vec<(String, String, i64, String, i64, i64)> = sqlx::query_as(
-        "UPDATE workflow_tasks AS t SET pending = t.pending - c.n, \
-         state = CASE WHEN t.pending = c.n THEN 'ready' ELSE t.state END, ready_at = $2 \
-         FROM (SELECT e.run_id AS c_run, e.to_key AS c_key, COUNT(*) AS n FROM json_each($1) AS d \
-         JOIN workflow_edges AS e ON e.run_id = d.value ->> 'run' \
-         AND e.from_key = d.value ->> 'key' GROUP BY e.run_id, e.to_key) AS c \
-         WHERE t.run_id = c.c_run AND t.key = c.c_key AND t.state = 'blocked' \
-         RETURNING run_id, key, pending, queue, priority, position",
-    )
-    .bind(&done_json)
-    .bind(now_ms)
-    .fetch_all(&mut *tx)
-    .await?;
-    ready.retain(|(_, _, pending, ..)| *pending == 0);
-    ready.sort_by(|a, b| b.4.cmp(&a.4).then(a.5.cmp(&b.5)).then(a.1.cmp(&b.1)));
-    // Newly ready tasks handed to this worker, one per completed item.
-    let mut handed: Vec<ClaimedTask> = Vec::new();
-    if let Some(next) = next {
-        let wanted: Vec<Value> = ready
-            .iter()
-            .filter(|(.., queue, _, _)| next.queues.is_none_or(|q| q.contains(queue)))
-            .take(done.len())
-            .map(|(run, key, ..)| json!({ "run": run, "key": key }))
-            .collect();
-        if !wanted.is_empty() {
-            let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
-                "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
-                 attempts = attempts + 1, worker_id = $3, lease_until = $4, \
-                 started_at = COALESCE(started_at, $2) \
-                 WHERE state = 'ready' AND queue NOT IN (SELECT name FROM workflow_queues) \
-                 AND (run_id, key) IN \
-                 (SELECT value ->> 'run', value ->> 'key' FROM json_each($1)) \
-                 RETURNING {CLAIMED_COLUMNS}"
-            ))
-            .bind(Value::Array(wanted).to_string())
-            .bind(now_ms)
-            .bind(next.worker)
-            .bind(now_ms + next.lease_ms)
-            .fetch_all(&mut *tx)
-            .await?;
-            handed = rows
-                .into_iter()
-                .map(ClaimedRow::into_claimed)
-                .collect::<Result<_, _>>()?;
-        }
-        // Slots no successor took get the most urgent ready task the worker
-        // serves, so a fan-out's leaves flow through them without claims.
-        let free = done.len().saturating_sub(handed.len());
-        if free > 0 {
-            let request = next.refill(free, now_ms);
-            for row in tx.claim_rows(&request, None, free as i64).await? {
-                handed.push(row.into_claimed()?);
-            }
-        }
-    }
-    let handed_runs: Vec<String> = handed.iter().map(|t| t.run_id.to_string()).collect();
-    // Who continues with which handed task: completed items in order.
-    let mut handed = handed.into_iter();
-    let mut hand_over: Vec<Option<ClaimedTask>> = items
-        .iter()
-        .map(|item| if is_done(item) { handed.next() } else { None })
-        .collect();
-    let mut by_run: BTreeMap<&str, (Vec<NewEvent<'_>>, i64)> = BTreeMap::new();
-    for item in items {
-        if !is_done(item) {
-            continue;
-        }
-        let (events, count) = by_run.entry(item.run.as_str()).or_default();
-        *count += 1;
-        events.push(NewEvent {
-            kind: "task_completed",
-            task: Some(item.key),
-            data: json!({
-                "model": item.outcome.model,
-                "prompt_tokens": item.outcome.prompt_tokens,
-                "completion_tokens": item.outcome.completion_tokens,
-                "cost_usd": item.outcome.cost_usd,
-            }),
-        });
-    }
-    // A handed task starts after every completion of the batch, the ones
-    // that made it ready included.
-    if let Some(next) = next {
-        for (handed, run) in hand_over.iter().flatten().zip(&handed_runs) {
-            by_run
-                .entry(run.as_str())
-                .or_default()
-                .0
-                .push(started_event(handed, next.worker));
-        }
-    }
-    let mut ended: Vec<&str> = Vec::new();
-    for (run, (events, count)) in &by_run {
-        let (_, completed_tasks, total) = append_events!(tx, run, events, *count, now_ms);
-        if completed_tasks == total {
-            finish_run!(tx, run, now_ms);
-            ended.push(*run);
-        }
-    }
-    tx.commit().await?;
-    // Each run's newly ready tasks that nobody took are counted on its
-    // first completed item; a run's end on its last.
-    let mut released: BTreeMap<&str, usize> = BTreeMap::new();
-    for (run, key, ..) in &ready {
-        let taken = hand_over
-            .iter()
-            .flatten()
-            .any(|t| t.run_id.to_string() == *run && t.key == *key);
-        if !taken {
-            *released.entry(run.as_str()).or_default() += 1;
-        }
-    }
-    let last: BTreeMap<&str, usize> = items
-        .iter()
-        .enumerate()
-        .filter(|(_, item)| is_done(item))
-        .map(|(at, item)| (item.run.as_str(), at))
-        .collect();
-    let mut results = Vec::with_capacity(items.len());
-    for (at, item) in items.iter().enumerate() {
-        if !is_done(item) {
-            results.push(Err(fenced(&item.run, item.key, item.hold)));
-            continue;
-        }
-        results.push(Ok(Completion {
-            next: hand_over[at].take(),
-            released: released.remove(item.run.as_str()).unwrap_or(0),
-            finished: (ended.contains(&item.run.as_str()) && last[item.run.as_str()] == at)
-                .then_some(WorkflowStatus::Completed),
-        }));
-    }
-    Ok(results)
-}
-
 /// A completion batch on PostgreSQL: the same transaction as
-/// [`complete_on_sqlite`], run server-side by `baton_complete_tasks`
+/// [`direct::complete`], run server-side by `baton_complete_tasks`
 /// (migration 0007) in one round trip.
 async fn complete_on_postgres(
     pool: &sqlx::PgPool,
@@ -1612,7 +1399,23 @@ impl Store {
         let sorted: Vec<Finishing<'_>> = order.iter().map(|&at| items[at].clone()).collect();
         let results = match &self.backend {
             Backends::Sqlite(sqlite) => {
-                complete_on_sqlite(sqlite.writer(), &sorted, next, now_ms).await?
+                let payload = items_json(&sorted)?;
+                let held: Vec<direct::Held> = sorted
+                    .iter()
+                    .map(|item| direct::Held {
+                        run: item.run.clone(),
+                        key: item.key.to_owned(),
+                        hold: item.hold,
+                        event: completed_data(&item.outcome),
+                    })
+                    .collect();
+                let next = next.map(direct::Successors::of);
+                sqlite
+                    .thread()
+                    .transaction(move |tx| {
+                        direct::complete(tx, &held, &payload, next.as_ref(), now_ms)
+                    })
+                    .await?
             }
             Backends::Postgres(pg) => {
                 complete_on_postgres(pg.pool(), &sorted, next, now_ms).await?
@@ -1823,15 +1626,13 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let renewed = match &self.backend {
-            Backends::Sqlite(sqlite) => sqlx::query(
-                "UPDATE workflow_tasks SET lease_until = $2 \
-                 WHERE worker_id = $1 AND state = 'claimed'",
-            )
-            .bind(worker)
-            .bind(now_ms + lease_ms)
-            .execute(sqlite.writer())
-            .await?
-            .rows_affected(),
+            Backends::Sqlite(sqlite) => {
+                let worker = worker.to_owned();
+                sqlite
+                    .thread()
+                    .transaction(move |tx| direct::heartbeat(tx, &worker, now_ms + lease_ms))
+                    .await?
+            }
             Backends::Postgres(pg) => sqlx::query(
                 "UPDATE workflow_tasks t SET lease_until = $2 FROM ( \
                  SELECT run_id, key FROM workflow_tasks \
