@@ -138,3 +138,118 @@ fn commit<T>(
 fn closed() -> StoreError {
     StoreError::Unavailable("the store is closed".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread on a fresh file with one table, and a way to read it back.
+    fn thread(dir: &tempfile::TempDir) -> (SqliteThread, WriteGate, impl Fn() -> Vec<i64>) {
+        let path = dir.path().join("t.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER NOT NULL);")
+            .unwrap();
+        let gate = WriteGate::default();
+        let thread = SqliteThread::start(&path, Duration::from_secs(1), gate.clone()).unwrap();
+        let read = move || {
+            let mut stmt = setup.prepare("SELECT v FROM t ORDER BY v").unwrap();
+            stmt.query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<Vec<i64>, _>>()
+                .unwrap()
+        };
+        (thread, gate, read)
+    }
+
+    fn insert(tx: &Transaction<'_>, v: i64) -> Result<(), StoreError> {
+        tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_transaction_commits_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (thread, _, read) = thread(&dir);
+        let answer = thread
+            .transaction(|tx| {
+                insert(tx, 1)?;
+                insert(tx, 2)?;
+                Ok("done")
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, "done");
+        assert_eq!(read(), vec![1, 2]);
+
+        let failed = thread
+            .transaction(|tx| {
+                insert(tx, 3)?;
+                Err::<(), _>(StoreError::Conflict("changed my mind".into()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        let bad_sql = thread
+            .transaction(|tx| {
+                insert(tx, 4)?;
+                tx.execute("INSERT INTO nowhere VALUES (1)", [])?;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(bad_sql, Err(StoreError::Sqlite(_))), "{bad_sql:?}");
+        assert_eq!(read(), vec![1, 2], "a failed transaction leaves nothing");
+    }
+
+    #[tokio::test]
+    async fn a_panic_rolls_back_and_the_thread_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (thread, _, read) = thread(&dir);
+        let panicked = thread
+            .transaction(|tx| -> Result<(), StoreError> {
+                insert(tx, 1)?;
+                panic!("a bug in a transaction");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Unavailable(_))),
+            "{panicked:?}"
+        );
+        thread.transaction(|tx| insert(tx, 2)).await.unwrap();
+        assert_eq!(read(), vec![2]);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_waits_for_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (thread, gate, read) = thread(&dir);
+        let held = gate.enter().await;
+        let waiting = tokio::spawn({
+            let thread = thread.clone();
+            async move { thread.transaction(|tx| insert(tx, 1)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !waiting.is_finished(),
+            "it wrote while another writer held the gate"
+        );
+        assert!(read().is_empty());
+        drop(held);
+        waiting.await.unwrap().unwrap();
+        assert_eq!(read(), vec![1]);
+        // The thread let the gate go after its commit.
+        drop(gate.enter().await);
+    }
+
+    #[tokio::test]
+    async fn a_closed_thread_refuses_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let (thread, _, read) = thread(&dir);
+        thread.close();
+        let refused = thread.transaction(|tx| insert(tx, 1)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(read().is_empty());
+    }
+}
