@@ -462,14 +462,17 @@ fn claim_filter(queue: Option<&str>, claim: &ClaimRequest<'_>, list_sql: &str) -
     }
 }
 
+/// What a claim sets on SQLite: worker `$1`, lease until `$2`, now `$3`.
+const SQLITE_CLAIM_SET: &str = "state = 'claimed', epoch = epoch + 1, \
+     attempts = attempts + 1, worker_id = $1, lease_until = $2, \
+     started_at = COALESCE(started_at, $3)";
+
 /// The claim of up to `$4` ready tasks on SQLite (see
 /// [`Dialect::claim_rows`]), for sqlx and for the write thread alike.
 fn sqlite_claim_sql(claim: &ClaimRequest<'_>, queue: Option<&str>) -> String {
     let filter = claim_filter(queue, claim, "queue IN (SELECT value FROM json_each($5))");
     format!(
-        "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
-         attempts = attempts + 1, worker_id = $1, lease_until = $2, \
-         started_at = COALESCE(started_at, $3) \
+        "UPDATE workflow_tasks SET {SQLITE_CLAIM_SET} \
          WHERE (run_id, key) IN (SELECT run_id, key FROM workflow_tasks \
          WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
          ORDER BY priority DESC, ready_at LIMIT $4) \

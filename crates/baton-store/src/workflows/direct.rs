@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{
     BUMP_RUN_EVENTS, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow, ClaimedTask, Completion,
-    Hold, INSERT_EVENT, NewEvent, WorkflowStatus, fenced, json_column, json_text, sqlite_claim_sql,
-    started_event,
+    Hold, INSERT_EVENT, NewEvent, SQLITE_CLAIM_SET, WorkflowStatus, fenced, json_column, json_text,
+    sqlite_claim_sql, started_event,
 };
 use crate::error::StoreError;
 
@@ -158,20 +158,18 @@ pub(super) fn complete(
             let lease_until = now_ms + next.lease_ms;
             let rows: Vec<ClaimedRow> = tx
                 .prepare_cached(&format!(
-                    "UPDATE workflow_tasks SET state = 'claimed', epoch = epoch + 1, \
-                     attempts = attempts + 1, worker_id = $3, lease_until = $4, \
-                     started_at = COALESCE(started_at, $2) \
+                    "UPDATE workflow_tasks SET {SQLITE_CLAIM_SET} \
                      WHERE state = 'ready' AND queue NOT IN (SELECT name FROM workflow_queues) \
                      AND (run_id, key) IN \
-                     (SELECT value ->> 'run', value ->> 'key' FROM json_each($1)) \
+                     (SELECT value ->> 'run', value ->> 'key' FROM json_each($4)) \
                      RETURNING {CLAIMED_COLUMNS}"
                 ))?
                 .query_map(
                     &[
-                        ("$1", &wanted as &dyn ToSql),
-                        ("$2", &now_ms),
-                        ("$3", &next.worker),
-                        ("$4", &lease_until),
+                        ("$1", &next.worker as &dyn ToSql),
+                        ("$2", &lease_until),
+                        ("$3", &now_ms),
+                        ("$4", &wanted),
                     ][..],
                     claimed_row,
                 )?
