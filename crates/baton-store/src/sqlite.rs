@@ -194,7 +194,7 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
-        self.thread.close();
+        self.thread.close().await;
         self.write.close().await;
         self.read.close().await;
     }

@@ -51,6 +51,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub(crate) struct SqliteThread {
     /// Taken on close: the thread ends once what was queued is done.
     jobs: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    /// Taken on close, to wait for the connection to be closed.
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     gate: WriteGate,
 }
 
@@ -71,7 +73,7 @@ impl SqliteThread {
         connection.busy_timeout(busy_timeout)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("baton-sqlite".into())
             .spawn(move || {
                 let mut connection = connection;
@@ -82,6 +84,7 @@ impl SqliteThread {
             .map_err(|e| StoreError::Unavailable(format!("starting the SQLite thread: {e}")))?;
         Ok(SqliteThread {
             jobs: Arc::new(Mutex::new(Some(jobs))),
+            thread: Arc::new(Mutex::new(Some(thread))),
             gate,
         })
     }
@@ -115,13 +118,21 @@ impl SqliteThread {
         answered.await.map_err(|_| closed())?
     }
 
-    /// Lets the thread end once what was queued is done; later
-    /// transactions fail.
-    pub fn close(&self) {
+    /// Lets the thread finish what was queued and waits until it has closed
+    /// its connection; later transactions fail.
+    pub async fn close(&self) {
         self.jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }
 
@@ -244,7 +255,7 @@ mod tests {
     async fn a_closed_thread_refuses_work() {
         let dir = tempfile::tempdir().unwrap();
         let (thread, _, read) = thread(&dir);
-        thread.close();
+        thread.close().await;
         let refused = thread.transaction(|tx| insert(tx, 1)).await;
         assert!(
             matches!(refused, Err(StoreError::Unavailable(_))),
