@@ -632,19 +632,76 @@ macro_rules! append_events {
     }};
 }
 
+/// Cancels every unfinished task of run `$1` at `$2`.
+const CANCEL_UNFINISHED: &str = "UPDATE workflow_tasks SET state = 'cancelled', \
+     worker_id = NULL, lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
+     AND state IN ('blocked', 'ready', 'claimed', 'waiting')";
+
+/// Marks run `$1` failed for reason `$2` at `$3`.
+const MARK_RUN_FAILED: &str =
+    "UPDATE workflow_runs SET status = 'failed', reason = $2, finished_at = $3 WHERE id = $1";
+
+/// Fails task `$2` of run `$1` with error `$3` at `$4`, whatever its state.
+const FAIL_UNREADABLE: &str = "UPDATE workflow_tasks SET state = 'failed', error = $3, \
+     worker_id = NULL, lease_until = NULL, finished_at = $4 WHERE run_id = $1 AND key = $2";
+
+/// A claimed row that cannot be read back, as (run, key, why).
+type Unreadable = (String, String, String);
+
+/// Splits claimed rows into the tasks and the rows that cannot be read (a
+/// stored spec that is not JSON, a run id that is not a UUID: written
+/// behind baton's back). Left ready, such a row would be the most urgent
+/// task of every later claim and fail each of them: the engine would stop.
+fn readable(rows: Vec<ClaimedRow>) -> (Vec<ClaimedTask>, Vec<Unreadable>) {
+    let mut tasks = Vec::with_capacity(rows.len());
+    let mut unreadable = Vec::new();
+    for row in rows {
+        let (run, key) = (row.run_id.clone(), row.key.clone());
+        match row.into_claimed() {
+            Ok(task) => tasks.push(task),
+            Err(why) => unreadable.push((run, key, why.to_string())),
+        }
+    }
+    (tasks, unreadable)
+}
+
+/// What an unreadable task's failure says.
+fn unreadable_error(why: &str) -> String {
+    format!("the stored task cannot be read: {why}")
+}
+
+/// Fails each unreadable task and its run inside the caller's transaction.
+macro_rules! fail_unreadable {
+    ($tx:ident, $unreadable:expr, $now:expr) => {{
+        for (run, key, why) in $unreadable {
+            let error = unreadable_error(why);
+            sqlx::query(FAIL_UNREADABLE)
+                .bind(run)
+                .bind(key)
+                .bind(&error)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+            let failed = NewEvent {
+                kind: "task_failed",
+                task: Some(key),
+                data: json!({ "error": error }),
+            };
+            let reason = format!("task {key} failed: {error}");
+            fail_run!($tx, run, failed, &reason, $now);
+        }
+    }};
+}
+
 /// Cancels every unfinished task of `run` (a worker still holding one is
 /// fenced out): the first half of failing a run.
 macro_rules! cancel_unfinished {
     ($tx:ident, $run:expr, $now:expr) => {{
-        sqlx::query(
-            "UPDATE workflow_tasks SET state = 'cancelled', worker_id = NULL, \
-             lease_until = NULL, finished_at = $2 WHERE run_id = $1 \
-             AND state IN ('blocked', 'ready', 'claimed', 'waiting')",
-        )
-        .bind($run)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
+        sqlx::query(CANCEL_UNFINISHED)
+            .bind($run)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
 
@@ -657,15 +714,12 @@ macro_rules! mark_failed {
         let run: &str = $run;
         let reason: &str = $reason;
         let mut events: Vec<NewEvent<'_>> = $failed;
-        sqlx::query(
-            "UPDATE workflow_runs SET status = 'failed', reason = $2, finished_at = $3 \
-             WHERE id = $1",
-        )
-        .bind(run)
-        .bind(reason)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?;
+        sqlx::query(MARK_RUN_FAILED)
+            .bind(run)
+            .bind(reason)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
         events.push(NewEvent {
             kind: "workflow_failed",
             task: None,
@@ -724,12 +778,15 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
 /// A completion batch on PostgreSQL: the same transaction as
 /// [`direct::complete`], run server-side by `baton_complete_tasks`
 /// (migration 0007) in one round trip.
+///
+/// Handed tasks that cannot be read come back beside the results, to be
+/// failed in a transaction of their own (this one has committed).
 async fn complete_on_postgres(
     pool: &sqlx::PgPool,
     items: &[Finishing<'_>],
     next: Option<&ClaimNext<'_>>,
     now_ms: i64,
-) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+) -> Result<(Vec<Result<Completion, StoreError>>, Vec<Unreadable>), StoreError> {
     let payload = items_json(items)?;
     let (answer,): (String,) =
         sqlx::query_as("SELECT baton_complete_tasks($1::jsonb, $2, $3, $4, $5, $6, $7)::text")
@@ -761,25 +818,37 @@ async fn complete_on_postgres(
         .iter()
         .filter_map(|run| last_of.get(*run).copied())
         .collect();
-    items
+    let mut unreadable = Vec::new();
+    let results = items
         .iter()
         .zip(results)
         .enumerate()
         .map(|(at, (item, result))| {
             if result["ok"] != Value::Bool(true) {
-                return Ok(Err(fenced(&item.run, item.key, item.hold)));
+                return Err(fenced(&item.run, item.key, item.hold));
             }
             let next = match &result["next"] {
                 Value::Null => None,
-                claimed => Some(claimed_from_json(claimed)?),
+                claimed => match claimed_from_json(claimed) {
+                    Ok(task) => Some(task),
+                    Err(why) => {
+                        if let (Some(run), Some(key)) =
+                            (claimed["run_id"].as_str(), claimed["key"].as_str())
+                        {
+                            unreadable.push((run.to_owned(), key.to_owned(), why.to_string()));
+                        }
+                        None
+                    }
+                },
             };
-            Ok(Ok(Completion {
+            Ok(Completion {
                 next,
                 released: result["released"].as_u64().unwrap_or(0) as usize,
                 finished: ended.contains(&at).then_some(WorkflowStatus::Completed),
-            }))
+            })
         })
-        .collect()
+        .collect();
+    Ok((results, unreadable))
 }
 
 /// A claimed task as `baton_complete_tasks` returns it.
@@ -1282,10 +1351,7 @@ impl Store {
         });
         let claimed = in_tx!(self, |tx| {
             let rows = tx.claim_rows(claim, None, limit).await?;
-            let mut claimed = rows
-                .into_iter()
-                .map(ClaimedRow::into_claimed)
-                .collect::<Result<Vec<_>, _>>()?;
+            let (mut claimed, mut unreadable) = readable(rows);
             for (queue, concurrency) in &limited {
                 let left = limit - claimed.len() as i64;
                 if left <= 0 {
@@ -1303,12 +1369,18 @@ impl Store {
                 .await?;
                 let room = (concurrency - held).min(left);
                 if room > 0 {
-                    for row in tx.claim_rows(claim, Some(queue), room).await? {
-                        claimed.push(row.into_claimed()?);
-                    }
+                    let (tasks, bad) = readable(tx.claim_rows(claim, Some(queue), room).await?);
+                    claimed.extend(tasks);
+                    unreadable.extend(bad);
                 }
             }
+            // A failed run's other tasks are cancelled, not handed out.
+            claimed.retain(|task| {
+                let run = task.run_id.to_string();
+                !unreadable.iter().any(|(bad, ..)| *bad == run)
+            });
             record_claims!(tx, &claimed, claim.worker, claim.now_ms);
+            fail_unreadable!(tx, &unreadable, claim.now_ms);
             claimed
         });
         Ok(claimed)
@@ -1421,7 +1493,12 @@ impl Store {
                     .await?
             }
             Backends::Postgres(pg) => {
-                complete_on_postgres(pg.pool(), &sorted, next, now_ms).await?
+                let (results, unreadable) =
+                    complete_on_postgres(pg.pool(), &sorted, next, now_ms).await?;
+                if !unreadable.is_empty() {
+                    in_tx!(self, |tx| fail_unreadable!(tx, &unreadable, now_ms));
+                }
+                results
             }
         };
         let mut by_caller: Vec<Option<Result<Completion, StoreError>>> =

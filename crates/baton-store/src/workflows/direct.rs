@@ -12,9 +12,10 @@ use rusqlite::{Row, Transaction};
 use serde_json::{Value, json};
 
 use super::{
-    BUMP_RUN_EVENTS, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow, ClaimedTask, Completion,
-    Hold, INSERT_EVENT, NewEvent, SQLITE_CLAIM_SET, WorkflowStatus, fenced, json_column, json_text,
-    sqlite_claim_sql, started_event,
+    BUMP_RUN_EVENTS, CANCEL_UNFINISHED, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow,
+    ClaimedTask, Completion, FAIL_UNREADABLE, Hold, INSERT_EVENT, MARK_RUN_FAILED, NewEvent,
+    SQLITE_CLAIM_SET, Unreadable, WorkflowStatus, fenced, json_column, json_text, readable,
+    sqlite_claim_sql, started_event, unreadable_error,
 };
 use crate::error::StoreError;
 
@@ -146,6 +147,7 @@ pub(super) fn complete(
     ready.sort_by(|a, b| b.4.cmp(&a.4).then(a.5.cmp(&b.5)).then(a.1.cmp(&b.1)));
     // Newly ready tasks handed to this worker, one per completed item.
     let mut handed: Vec<ClaimedTask> = Vec::new();
+    let mut unreadable: Vec<Unreadable> = Vec::new();
     if let Some(next) = next {
         let wanted: Vec<Value> = ready
             .iter()
@@ -174,19 +176,23 @@ pub(super) fn complete(
                     claimed_row,
                 )?
                 .collect::<Result<_, _>>()?;
-            handed = rows
-                .into_iter()
-                .map(ClaimedRow::into_claimed)
-                .collect::<Result<_, _>>()?;
+            let (tasks, bad) = readable(rows);
+            handed = tasks;
+            unreadable = bad;
         }
         // Slots no successor took get the most urgent ready task the worker
         // serves, so a fan-out's leaves flow through them without claims.
         let free = done.len().saturating_sub(handed.len());
         if free > 0 {
-            for row in claim_rows(tx, &next.refill(free, now_ms), free as i64)? {
-                handed.push(row.into_claimed()?);
-            }
+            let (tasks, bad) = readable(claim_rows(tx, &next.refill(free, now_ms), free as i64)?);
+            handed.extend(tasks);
+            unreadable.extend(bad);
         }
+        // A run failed for an unreadable task hands out nothing.
+        handed.retain(|task| {
+            let run = task.run_id.to_string();
+            !unreadable.iter().any(|(bad, ..)| *bad == run)
+        });
     }
     let handed_runs: Vec<String> = handed.iter().map(|t| t.run_id.to_string()).collect();
     // Who continues with which handed task: completed items in order.
@@ -224,6 +230,9 @@ pub(super) fn complete(
             ended.push(*run);
         }
     }
+    for (run, key, why) in &unreadable {
+        fail_unreadable(tx, run, key, why, now_ms)?;
+    }
     // Each run's newly ready tasks that nobody took are counted on its
     // first completed item; a run's end on its last.
     let mut released: BTreeMap<&str, usize> = BTreeMap::new();
@@ -256,6 +265,44 @@ pub(super) fn complete(
         }));
     }
     Ok(results)
+}
+
+/// Fails an unreadable claimed task and its run (see [`super::readable`]).
+fn fail_unreadable(
+    tx: &Transaction<'_>,
+    run: &str,
+    key: &str,
+    why: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let error = unreadable_error(why);
+    tx.prepare_cached(FAIL_UNREADABLE)?.execute(
+        &[
+            ("$1", &run as &dyn ToSql),
+            ("$2", &key),
+            ("$3", &error),
+            ("$4", &now_ms),
+        ][..],
+    )?;
+    tx.prepare_cached(CANCEL_UNFINISHED)?
+        .execute(&[("$1", &run as &dyn ToSql), ("$2", &now_ms)][..])?;
+    let reason = format!("task {key} failed: {error}");
+    tx.prepare_cached(MARK_RUN_FAILED)?
+        .execute(&[("$1", &run as &dyn ToSql), ("$2", &reason), ("$3", &now_ms)][..])?;
+    let events = [
+        NewEvent {
+            kind: "task_failed",
+            task: Some(key),
+            data: json!({ "error": error }),
+        },
+        NewEvent {
+            kind: "workflow_failed",
+            task: None,
+            data: json!({ "reason": reason }),
+        },
+    ];
+    append_events(tx, run, &events, 0, now_ms)?;
+    Ok(())
 }
 
 /// Renews every lease `worker` holds, in one statement.

@@ -47,6 +47,22 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs `sql` behind the store's back: what a person editing the
+    /// database by hand (or a bug) could leave there.
+    pub async fn execute(&self, sql: &str) {
+        if self.url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
 /// Runs a case on a SQLite file in a fresh temporary directory (in a
 /// subdirectory that does not exist yet, so opening must create it).
 pub async fn on_sqlite<F, Fut>(case: F)

@@ -962,3 +962,65 @@ pub async fn workflow_completion_refills_the_slot_with_a_ready_task(db: TestDb) 
     let done = complete_with(&store, other.id, "x", taken.epoch, &any, 7).await;
     assert!(done.next.is_none(), "{:?}", done.next);
 }
+
+/// A ready task whose stored row cannot be read (its spec turned into
+/// something that is not JSON behind the store's back) fails, with its
+/// run, when a claim or a slot refill meets it. Left ready it would be the
+/// most urgent task of every later claim, fail each of them and stop every
+/// worker.
+pub async fn workflow_unreadable_task_fails_its_run_not_every_claim(db: TestDb) {
+    let store = db.open().await;
+    let corrupt = |run: WorkflowId, key: &str| {
+        format!("UPDATE workflow_tasks SET spec = '{{' WHERE run_id = '{run}' AND key = '{key}'")
+    };
+    let mut bad = task("bad", &[]);
+    bad.priority = 9;
+    let broken = create(&store, &[bad.clone(), task("sibling", &[])], 1).await;
+    let fine = create(&store, &[task("ok", &[])], 1).await;
+    db.execute(&corrupt(broken.id, "bad")).await;
+
+    let got = store.claim_tasks(&claim("w", 10, 2)).await.unwrap();
+    let keys: Vec<(WorkflowId, &str)> = got.iter().map(|t| (t.run_id, t.key.as_str())).collect();
+    assert_eq!(keys, [(fine.id, "ok")], "the broken run hands out nothing");
+    let run = store.workflow(broken.id).await.unwrap().unwrap();
+    assert_eq!(run.status, WorkflowStatus::Failed);
+    let reason = run.reason.unwrap_or_default();
+    assert!(
+        reason.contains("task bad failed: the stored task cannot be read"),
+        "{reason}"
+    );
+    // (Its task list stays unreadable, and says so: the store reports a
+    // corrupt row rather than altering it.)
+    assert!(store.workflow_tasks(broken.id).await.is_err());
+    assert_eq!(
+        &event_kinds(&store, broken.id).await[1..],
+        ["task_failed:bad", "workflow_failed"]
+    );
+
+    // A refill that meets one leaves the slot empty and fails that run.
+    let refilled = create(&store, &[bad], 3).await;
+    db.execute(&corrupt(refilled.id, "bad")).await;
+    let next = ClaimNext {
+        worker: "w",
+        queues: None,
+        run: None,
+        lease_ms: LEASE,
+    };
+    let done = complete_with(&store, fine.id, "ok", got[0].epoch, &next, 4).await;
+    assert!(done.next.is_none(), "{:?}", done.next);
+    assert_eq!(done.finished, Some(WorkflowStatus::Completed));
+    let run = store.workflow(refilled.id).await.unwrap().unwrap();
+    assert_eq!(run.status, WorkflowStatus::Failed);
+    assert_eq!(
+        event_kinds(&store, refilled.id).await.last().unwrap(),
+        "workflow_failed"
+    );
+    assert!(
+        store
+            .claim_tasks(&claim("w", 10, 5))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is left to claim, and claiming works"
+    );
+}
