@@ -665,6 +665,18 @@ fn readable(rows: Vec<ClaimedRow>) -> (Vec<ClaimedTask>, Vec<Unreadable>) {
     (tasks, unreadable)
 }
 
+/// Drops the tasks of runs that an unreadable task fails: those runs'
+/// other tasks are cancelled, not handed out.
+fn without_runs_of(tasks: &mut Vec<ClaimedTask>, unreadable: &[Unreadable]) {
+    if unreadable.is_empty() {
+        return;
+    }
+    tasks.retain(|task| {
+        let run = task.run_id.to_string();
+        !unreadable.iter().any(|(bad, ..)| *bad == run)
+    });
+}
+
 /// What an unreadable task's failure says.
 fn unreadable_error(why: &str) -> String {
     format!("the stored task cannot be read: {why}")
@@ -1374,11 +1386,7 @@ impl Store {
                     unreadable.extend(bad);
                 }
             }
-            // A failed run's other tasks are cancelled, not handed out.
-            claimed.retain(|task| {
-                let run = task.run_id.to_string();
-                !unreadable.iter().any(|(bad, ..)| *bad == run)
-            });
+            without_runs_of(&mut claimed, &unreadable);
             record_claims!(tx, &claimed, claim.worker, claim.now_ms);
             fail_unreadable!(tx, &unreadable, claim.now_ms);
             claimed

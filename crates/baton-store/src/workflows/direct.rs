@@ -15,7 +15,7 @@ use super::{
     BUMP_RUN_EVENTS, CANCEL_UNFINISHED, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow,
     ClaimedTask, Completion, FAIL_UNREADABLE, Hold, INSERT_EVENT, MARK_RUN_FAILED, NewEvent,
     SQLITE_CLAIM_SET, Unreadable, WorkflowStatus, fenced, json_column, json_text, readable,
-    sqlite_claim_sql, started_event, unreadable_error,
+    sqlite_claim_sql, started_event, unreadable_error, without_runs_of,
 };
 use crate::error::StoreError;
 
@@ -188,11 +188,7 @@ pub(super) fn complete(
             handed.extend(tasks);
             unreadable.extend(bad);
         }
-        // A run failed for an unreadable task hands out nothing.
-        handed.retain(|task| {
-            let run = task.run_id.to_string();
-            !unreadable.iter().any(|(bad, ..)| *bad == run)
-        });
+        without_runs_of(&mut handed, &unreadable);
     }
     let handed_runs: Vec<String> = handed.iter().map(|t| t.run_id.to_string()).collect();
     // Who continues with which handed task: completed items in order.
