@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use baton_core::{DeviceId, MessageId, SessionId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use crate::append::{self, Advance, AppendTx, NewSession};
@@ -28,6 +28,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const MAX_CONNECTIONS: u32 = 10;
+/// A pooled connection idle for this long is pinged before it is handed
+/// out, so one the server dropped meanwhile (a restart, a failover) is
+/// replaced instead of failing its next query. A busy engine's connections
+/// go back and forth within microseconds, and a ping on every hand-out was
+/// a round trip per statement.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// The message columns `message_from_row` reads.
 macro_rules! message_columns {
@@ -59,6 +65,15 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

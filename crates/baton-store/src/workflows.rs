@@ -761,7 +761,8 @@ fn completed_data(outcome: &TaskOutcome<'_>) -> Value {
     })
 }
 
-/// The items of a completion batch as the set-based SQL reads them:
+/// The items of a completion batch as SQLite's set-based SQL reads them
+/// (`json_each`):
 /// `[{"run","key","state","epoch","output" (JSON text),"model",
 /// "prompt_tokens","completion_tokens","cost_usd"}]`, where `state` and
 /// `epoch` say how the task must be held (`epoch` -1: any).
@@ -789,7 +790,8 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
 
 /// A completion batch on PostgreSQL: the same transaction as
 /// [`direct::complete`], run server-side by `baton_complete_tasks`
-/// (migration 0007) in one round trip.
+/// (migration 0009) in one round trip, the items bound as one array per
+/// field.
 ///
 /// Handed tasks that cannot be read come back beside the results, to be
 /// failed in a transaction of their own (this one has committed).
@@ -799,63 +801,102 @@ async fn complete_on_postgres(
     next: Option<&ClaimNext<'_>>,
     now_ms: i64,
 ) -> Result<(Vec<Result<Completion, StoreError>>, Vec<Unreadable>), StoreError> {
-    let payload = items_json(items)?;
-    let (answer,): (String,) =
-        sqlx::query_as("SELECT baton_complete_tasks($1::jsonb, $2, $3, $4, $5, $6, $7)::text")
-            .bind(payload)
-            .bind(next.map(|n| n.worker).unwrap_or_default())
-            .bind(next.map(|n| n.lease_ms).unwrap_or_default())
-            .bind(next.and_then(|n| n.queues).map(<[String]>::to_vec))
-            .bind(next.and_then(|n| n.run).map(|run| run.to_string()))
-            .bind(next.is_some())
-            .bind(now_ms)
-            .fetch_one(pool)
-            .await?;
-    let answer = json_column(&answer)?;
-    let finished: Vec<&str> = answer["finished"]
-        .as_array()
-        .map(|runs| runs.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let results = answer["results"]
-        .as_array()
-        .filter(|results| results.len() == items.len())
-        .ok_or_else(|| StoreError::corrupt("baton_complete_tasks answered another batch"))?;
-    let mut last_of: BTreeMap<String, usize> = BTreeMap::new();
-    for (at, (item, result)) in items.iter().zip(results).enumerate() {
-        if result["ok"] == Value::Bool(true) {
-            last_of.insert(item.run.clone(), at);
+    let mut outputs = Vec::with_capacity(items.len());
+    for item in items {
+        outputs.push(json_text(item.outcome.output)?);
+    }
+    let (states, epochs): (Vec<&str>, Vec<i64>) = items
+        .iter()
+        .map(|item| match item.hold {
+            Hold::Claimed(epoch) => ("claimed", epoch),
+            Hold::Waiting => ("waiting", -1),
+        })
+        .unzip();
+    let rows: Vec<CompletedRow> = sqlx::query_as(
+        "SELECT * FROM baton_complete_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(
+        items
+            .iter()
+            .map(|item| item.run.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(items.iter().map(|item| item.key).collect::<Vec<_>>())
+    .bind(states)
+    .bind(epochs)
+    .bind(outputs)
+    .bind(
+        items
+            .iter()
+            .map(|item| item.outcome.model)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        items
+            .iter()
+            .map(|item| item.outcome.prompt_tokens)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        items
+            .iter()
+            .map(|item| item.outcome.completion_tokens)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        items
+            .iter()
+            .map(|item| item.outcome.cost_usd)
+            .collect::<Vec<_>>(),
+    )
+    .bind(next.map(|n| n.worker).unwrap_or_default())
+    .bind(next.map(|n| n.lease_ms).unwrap_or_default())
+    .bind(next.and_then(|n| n.queues).map(<[String]>::to_vec))
+    .bind(next.and_then(|n| n.run).map(|run| run.to_string()))
+    .bind(next.is_some())
+    .bind(now_ms)
+    .fetch_all(pool)
+    .await?;
+    if rows.len() != items.len() {
+        return Err(StoreError::corrupt(
+            "baton_complete_tasks answered another batch",
+        ));
+    }
+    // A run that ended is reported on its last completed item.
+    let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (at, (item, row)) in items.iter().zip(&rows).enumerate() {
+        if row.ok && row.run_finished {
+            last_of.insert(&item.run, at);
         }
     }
-    let ended: Vec<usize> = finished
-        .iter()
-        .filter_map(|run| last_of.get(*run).copied())
-        .collect();
+    let ended: Vec<usize> = last_of.into_values().collect();
     let mut unreadable = Vec::new();
     let results = items
         .iter()
-        .zip(results)
+        .zip(rows)
         .enumerate()
-        .map(|(at, (item, result))| {
-            if result["ok"] != Value::Bool(true) {
+        .map(|(at, (item, row))| {
+            if !row.ok {
                 return Err(fenced(&item.run, item.key, item.hold));
             }
-            let next = match &result["next"] {
-                Value::Null => None,
-                claimed => match claimed_from_json(claimed) {
-                    Ok(task) => Some(task),
-                    Err(why) => {
-                        if let (Some(run), Some(key)) =
-                            (claimed["run_id"].as_str(), claimed["key"].as_str())
-                        {
-                            unreadable.push((run.to_owned(), key.to_owned(), why.to_string()));
+            let released = usize::try_from(row.released).unwrap_or(0);
+            let next = match row.handed() {
+                None => None,
+                Some(handed) => {
+                    let (run, key) = (handed.run_id.clone(), handed.key.clone());
+                    match handed.into_claimed() {
+                        Ok(task) => Some(task),
+                        Err(why) => {
+                            unreadable.push((run, key, why.to_string()));
+                            None
                         }
-                        None
                     }
-                },
+                }
             };
             Ok(Completion {
                 next,
-                released: result["released"].as_u64().unwrap_or(0) as usize,
+                released,
                 finished: ended.contains(&at).then_some(WorkflowStatus::Completed),
             })
         })
@@ -863,32 +904,41 @@ async fn complete_on_postgres(
     Ok((results, unreadable))
 }
 
-/// A claimed task as `baton_complete_tasks` returns it.
-fn claimed_from_json(value: &Value) -> Result<ClaimedTask, StoreError> {
-    let text = |field: &str| {
-        value[field]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| StoreError::corrupt(format!("claimed task without {field}")))
-    };
-    let number = |field: &str| {
-        value[field]
-            .as_i64()
-            .ok_or_else(|| StoreError::corrupt(format!("claimed task without {field}")))
-    };
-    ClaimedRow {
-        run_id: text("run_id")?,
-        key: text("key")?,
-        kind: text("kind")?,
-        spec: text("spec")?,
-        queue: text("queue")?,
-        epoch: number("epoch")?,
-        attempts: number("attempts")?,
-        max_attempts: number("max_attempts")?,
-        timeout_ms: number("timeout_ms")?,
-        checkpoint: value["checkpoint"].as_str().map(str::to_owned),
+/// One item's answer from `baton_complete_tasks`: whether it completed,
+/// and the task handed to the worker in its slot (`next_*`, all NULL when
+/// none).
+#[derive(sqlx::FromRow)]
+struct CompletedRow {
+    ok: bool,
+    released: i64,
+    run_finished: bool,
+    next_run: Option<String>,
+    next_key: Option<String>,
+    next_kind: Option<String>,
+    next_spec: Option<String>,
+    next_queue: Option<String>,
+    next_epoch: Option<i64>,
+    next_attempts: Option<i64>,
+    next_max_attempts: Option<i64>,
+    next_timeout_ms: Option<i64>,
+    next_checkpoint: Option<String>,
+}
+
+impl CompletedRow {
+    fn handed(self) -> Option<ClaimedRow> {
+        Some(ClaimedRow {
+            run_id: self.next_run?,
+            key: self.next_key?,
+            kind: self.next_kind?,
+            spec: self.next_spec?,
+            queue: self.next_queue?,
+            epoch: self.next_epoch?,
+            attempts: self.next_attempts?,
+            max_attempts: self.next_max_attempts?,
+            timeout_ms: self.next_timeout_ms?,
+            checkpoint: self.next_checkpoint,
+        })
     }
-    .into_claimed()
 }
 
 fn started_event<'a>(task: &'a ClaimedTask, worker: &str) -> NewEvent<'a> {
