@@ -1,0 +1,12 @@
+-- The reaper no longer has an index of its own (issue 6; PostgreSQL's
+-- migration 0010 is the same change, measured there).
+--
+-- A task is claimed under a lease; workflow_tasks_held (worker_id, only
+-- claimed rows) serves the heartbeat, and workflow_tasks_leases
+-- (lease_until, only claimed rows) served the reaper. Claimed rows are the
+-- tasks in flight, at most the sum of the workers' concurrency, so the
+-- reaper reads them all through workflow_tasks_held just as fast. The
+-- second index cost an entry on every claim and completion, and made every
+-- heartbeat rewrite index entries; without it a heartbeat changes no
+-- indexed column.
+DROP INDEX workflow_tasks_leases;
