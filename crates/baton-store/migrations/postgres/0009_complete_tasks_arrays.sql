@@ -260,24 +260,23 @@ BEGIN
             jsonb_build_object('result', v_result)::text, p_now);
     END LOOP;
 
-    -- One row per item: completed items in order take the handed tasks in
-    -- order (a slot per item).
+    -- One row per item: the k-th completed item (in item order) takes the
+    -- k-th handed task (a slot per item). Positions are looked up in the
+    -- arrays rather than joined: a join of the items to the completed ones
+    -- and to the handed tasks, by nested loops, cost 16 µs per item.
     RETURN QUERY
-    WITH done AS (
-        SELECT d.ord, d.run, row_number() OVER (ORDER BY d.ord) AS nth,
-            row_number() OVER (PARTITION BY d.run ORDER BY d.ord) AS in_run
-        FROM unnest(v_done_ord, v_done_run) AS d(ord, run)
-    )
-    SELECT d.ord IS NOT NULL,
-        CASE WHEN d.in_run = 1 THEN
-            (SELECT count(*) FROM unnest(v_left_run) AS l(run) WHERE l.run = d.run)
+    SELECT p.k IS NOT NULL,
+        CASE WHEN v_left_run IS NOT NULL
+                AND array_position(v_done_run, v_done_run[p.k]) = p.k THEN
+            (SELECT count(*) FROM unnest(v_left_run) AS l(run) WHERE l.run = v_done_run[p.k])
         ELSE 0 END,
-        COALESCE(d.run = ANY (v_finished), false),
-        h.run_id, h.key, h.kind, h.spec, h.queue, h.epoch, h.attempts, h.max_attempts,
-        h.timeout_ms, h.checkpoint
-    FROM generate_series(1, cardinality(p_runs)) AS i(ord)
-    LEFT JOIN done d ON d.ord = i.ord
-    LEFT JOIN unnest(v_handed) WITH ORDINALITY AS h ON h.ordinality = d.nth
+        COALESCE(v_done_run[p.k] = ANY (v_finished), false),
+        (h.task).run_id, (h.task).key, (h.task).kind, (h.task).spec, (h.task).queue,
+        (h.task).epoch, (h.task).attempts, (h.task).max_attempts, (h.task).timeout_ms,
+        (h.task).checkpoint
+    FROM generate_series(1::bigint, cardinality(p_runs)) AS i(ord),
+        LATERAL (SELECT array_position(v_done_ord, i.ord)) AS p(k),
+        LATERAL (SELECT v_handed[p.k] OFFSET 0) AS h(task)
     ORDER BY i.ord;
 END;
 $$;
