@@ -18,6 +18,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use utoipa::ToSchema;
 
+use crate::changes::{Change, Heard};
 use crate::decomposer::{DEFAULT_ROUNDS, Decomposer};
 use crate::error::EngineError;
 use crate::plan::{Plan, TaskKind};
@@ -221,8 +222,9 @@ pub(crate) struct Inner {
     pub config: EngineConfig,
     /// Wakes this process's workers when tasks may have become ready.
     pub ready: Notify,
-    /// Carries the id of every run whose log grew, to this process's watchers.
-    pub changed: broadcast::Sender<WorkflowId>,
+    /// Carries every run whose log grew (with the events, when the
+    /// committer reported them) to this process's watchers.
+    pub changed: broadcast::Sender<Change>,
     /// Records of ended runs, written in the background: a briefing may
     /// take a model call, and neither a worker's next commit nor a person's
     /// cancel should wait for it. [`Engine::settle`] waits for them.
@@ -279,10 +281,20 @@ impl Engine {
     /// Tells this process's watchers that `run` changed and, when `ready`,
     /// its workers that tasks may be waiting.
     pub(crate) fn signal(&self, run: WorkflowId, ready: bool) {
-        let _ = self.inner.changed.send(run);
+        self.publish(run, Vec::new());
         if ready {
             self.inner.ready.notify_waiters();
         }
+    }
+
+    /// Tells this process's watchers that `run`'s log grew by `events`, so
+    /// those that are up to date need not read it (empty: by events they
+    /// must read).
+    pub(crate) fn publish(&self, run: WorkflowId, events: Vec<WorkflowEvent>) {
+        let _ = self.inner.changed.send(Change {
+            run,
+            events: events.into(),
+        });
     }
 
     /// Plans the request (or takes its plan), assigns models, stores the run
@@ -525,9 +537,19 @@ impl Engine {
         Ok(async_stream::try_stream! {
             let mut last = after;
             let mut first = true;
+            // Events this process's commits handed over, given out without
+            // reading the log (see `changes`).
+            let mut handed: Option<Vec<WorkflowEvent>> = None;
             loop {
-                let page = engine.inner.hub.store().workflow_events(id, last, EVENT_PAGE).await?;
-                let full = page.len() == EVENT_PAGE as usize;
+                let (page, full) = match handed.take() {
+                    Some(events) => (events, false),
+                    None => {
+                        let page =
+                            engine.inner.hub.store().workflow_events(id, last, EVENT_PAGE).await?;
+                        let full = page.len() == EVENT_PAGE as usize;
+                        (page, full)
+                    }
+                };
                 let mut ended = false;
                 for event in page {
                     last = event.seq;
@@ -551,21 +573,38 @@ impl Engine {
                         continue;
                     }
                 }
+                let mut heard = Heard::default();
                 let poll = tokio::time::sleep(engine.inner.config.poll);
                 tokio::pin!(poll);
                 loop {
                     tokio::select! {
                         got = changed.recv() => match got {
-                            Ok(run) if run == id => break,
+                            Ok(change) if change.run == id => {
+                                heard.change(&change);
+                                break;
+                            }
                             Ok(_) => continue,
-                            Err(broadcast::error::RecvError::Lagged(_)) => break,
-                            Err(broadcast::error::RecvError::Closed) => break,
+                            Err(_) => {
+                                heard.missed();
+                                break;
+                            }
                         },
-                        _ = &mut poll => break,
+                        _ = &mut poll => {
+                            heard.missed();
+                            break;
+                        }
                     }
                 }
-                // Changes that came meanwhile are covered by the next read.
-                while changed.try_recv().is_ok() {}
+                // Changes that came meanwhile count too.
+                loop {
+                    match changed.try_recv() {
+                        Ok(change) if change.run == id => heard.change(&change),
+                        Ok(_) => {}
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => heard.missed(),
+                        Err(_) => break,
+                    }
+                }
+                handed = heard.after(last);
             }
         })
     }

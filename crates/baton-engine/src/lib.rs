@@ -7,6 +7,7 @@
 //! `baton_store::workflows`), so a killed worker loses nothing and a late
 //! one changes nothing.
 
+mod changes;
 pub mod decomposer;
 mod engine;
 mod error;

@@ -11,14 +11,14 @@
 //! killed worker's tasks are retried by whoever is alive.
 
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use baton_core::{WorkflowId, wall_millis};
 use baton_store::{
-    ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, FailureOutcome, StoreError, TaskFailure,
-    TaskOutcome,
+    ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, CompletedBatch, FailureOutcome, StoreError,
+    TaskFailure, TaskOutcome, WorkflowEvent,
 };
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -294,10 +294,15 @@ async fn commit(
         }
         drop(items);
         match results {
-            Ok(results) => {
+            Ok(CompletedBatch { results, events }) => {
                 let mut ended = Vec::new();
                 let mut released = false;
                 let mut changed = BTreeSet::new();
+                let mut appended: BTreeMap<WorkflowId, Vec<WorkflowEvent>> = BTreeMap::new();
+                for event in events {
+                    changed.insert(event.run_id);
+                    appended.entry(event.run_id).or_default().push(event);
+                }
                 for (f, result) in batch.drain(..).zip(results) {
                     match result {
                         Ok(completion) => {
@@ -322,7 +327,7 @@ async fn commit(
                     }
                 }
                 for run in changed {
-                    engine.signal(run, false);
+                    engine.publish(run, appended.remove(&run).unwrap_or_default());
                 }
                 if released {
                     engine.inner.ready.notify_waiters();

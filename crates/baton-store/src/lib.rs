@@ -37,8 +37,8 @@ pub use runs::{
 pub use session_log::{LogEntry, NewLogEntry};
 pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
 pub use workflows::{
-    ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, Completion, FailureOutcome, NewTask,
-    NewWorkflow, TaskFailure, TaskOutcome, TaskState, WORKFLOW_CHANNEL, WorkflowEvent,
+    ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, CompletedBatch, Completion, FailureOutcome,
+    NewTask, NewWorkflow, TaskFailure, TaskOutcome, TaskState, WORKFLOW_CHANNEL, WorkflowEvent,
     WorkflowListener, WorkflowRun, WorkflowStatus, WorkflowTask,
 };
 pub use writer::{Committed, RecordWriter, WriterOptions};

@@ -316,6 +316,17 @@ pub struct Completion {
     pub finished: Option<WorkflowStatus>,
 }
 
+/// What a batch of completions changed: one result per item, in order, and
+/// the events the commit appended, in each run's log order, where the
+/// backend reports them (SQLite's write thread builds them; on PostgreSQL
+/// the events are appended server-side and `events` is empty). A process
+/// hands them to its own watchers, who then need not read the log.
+#[derive(Debug)]
+pub struct CompletedBatch {
+    pub results: Vec<Result<Completion, StoreError>>,
+    pub events: Vec<WorkflowEvent>,
+}
+
 /// Why an attempt failed and whether it may be tried again: the task is
 /// retried after a linear backoff of `backoff_ms` per attempt while
 /// attempts remain and `retry` is set; otherwise it fails, and its run
@@ -1491,6 +1502,7 @@ impl Store {
         };
         self.complete_tasks(&[item], next, now_ms)
             .await?
+            .results
             .pop()
             .unwrap_or_else(|| Err(StoreError::corrupt("a batch of one gave no result")))
     }
@@ -1504,7 +1516,7 @@ impl Store {
         items: &[CompleteItem<'_>],
         next: Option<&ClaimNext<'_>>,
         now_ms: i64,
-    ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+    ) -> Result<CompletedBatch, StoreError> {
         let finishing: Vec<Finishing<'_>> = items
             .iter()
             .map(|item| Finishing {
@@ -1526,11 +1538,11 @@ impl Store {
         items: &[Finishing<'_>],
         next: Option<&ClaimNext<'_>>,
         now_ms: i64,
-    ) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+    ) -> Result<CompletedBatch, StoreError> {
         let mut order: Vec<usize> = (0..items.len()).collect();
         order.sort_by(|&a, &b| (&items[a].run, items[a].key).cmp(&(&items[b].run, items[b].key)));
         let sorted: Vec<Finishing<'_>> = order.iter().map(|&at| items[at].clone()).collect();
-        let results = match &self.backend {
+        let (results, events) = match &self.backend {
             Backends::Sqlite(sqlite) => {
                 let payload = items_json(&sorted)?;
                 let held: Vec<direct::Held> = sorted
@@ -1543,12 +1555,13 @@ impl Store {
                     })
                     .collect();
                 let next = next.map(direct::Successors::of);
-                sqlite
+                let batch = sqlite
                     .thread()
                     .transaction(move |tx| {
                         direct::complete(tx, &held, &payload, next.as_ref(), now_ms)
                     })
-                    .await?
+                    .await?;
+                (batch.results, batch.events)
             }
             Backends::Postgres(pg) => {
                 let (results, unreadable) =
@@ -1556,7 +1569,7 @@ impl Store {
                 if !unreadable.is_empty() {
                     in_tx!(self, |tx| fail_unreadable!(tx, &unreadable, now_ms));
                 }
-                results
+                (results, Vec::new())
             }
         };
         let mut by_caller: Vec<Option<Result<Completion, StoreError>>> =
@@ -1564,12 +1577,13 @@ impl Store {
         for (at, result) in order.into_iter().zip(results) {
             by_caller[at] = Some(result);
         }
-        Ok(by_caller
+        let results = by_caller
             .into_iter()
             .map(|result| {
                 result.unwrap_or_else(|| Err(StoreError::corrupt("a batch item got no result")))
             })
-            .collect())
+            .collect();
+        Ok(CompletedBatch { results, events })
     }
 
     /// Records a failed attempt: see [`TaskFailure`].
@@ -1711,8 +1725,10 @@ impl Store {
                 hold: Hold::Waiting,
                 outcome: TaskOutcome::plain(decision),
             }];
-            let mut results = self.finish(&finishing, None, now_ms).await?;
-            return results
+            return self
+                .finish(&finishing, None, now_ms)
+                .await?
+                .results
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::corrupt("a batch of one gave no result")));
         }

@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 
 use super::{
     BUMP_RUN_EVENTS, CANCEL_UNFINISHED, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow,
-    ClaimedTask, Completion, FAIL_UNREADABLE, Hold, INSERT_EVENT, MARK_RUN_FAILED, NewEvent,
-    SQLITE_CLAIM_SET, Unreadable, WorkflowStatus, fenced, json_column, json_text, readable,
-    sqlite_claim_sql, started_event, unreadable_error, without_runs_of,
+    ClaimedTask, CompletedBatch, Completion, FAIL_UNREADABLE, Hold, INSERT_EVENT, MARK_RUN_FAILED,
+    NewEvent, SQLITE_CLAIM_SET, Unreadable, WorkflowEvent, WorkflowStatus, fenced, json_column,
+    json_text, readable, sqlite_claim_sql, started_event, unreadable_error, without_runs_of,
 };
 use crate::error::StoreError;
+use crate::rows::uuid_column;
 
 /// The outputs of run `$1`'s sink tasks, which make its result.
 const SINK_OUTPUTS: &str = "SELECT key, output FROM workflow_tasks WHERE run_id = $1 \
@@ -84,7 +85,8 @@ pub(super) fn complete(
     payload: &str,
     next: Option<&Successors>,
     now_ms: i64,
-) -> Result<Vec<Result<Completion, StoreError>>, StoreError> {
+) -> Result<CompletedBatch, StoreError> {
+    let mut log = Vec::new();
     let done: Vec<(String, String)> = tx
         .prepare_cached(
             "UPDATE workflow_tasks AS t SET state = 'completed', output = j.output, \
@@ -220,14 +222,14 @@ pub(super) fn complete(
     }
     let mut ended: Vec<&str> = Vec::new();
     for (run, (events, count)) in &by_run {
-        let (_, completed_tasks, total) = append_events(tx, run, events, *count, now_ms)?;
+        let (_, completed_tasks, total) = append_events(tx, run, events, *count, now_ms, &mut log)?;
         if completed_tasks == total {
-            finish_run(tx, run, now_ms)?;
+            finish_run(tx, run, now_ms, &mut log)?;
             ended.push(*run);
         }
     }
     for (run, key, why) in &unreadable {
-        fail_unreadable(tx, run, key, why, now_ms)?;
+        fail_unreadable(tx, run, key, why, now_ms, &mut log)?;
     }
     // Each run's newly ready tasks that nobody took are counted on its
     // first completed item; a run's end on its last.
@@ -260,7 +262,10 @@ pub(super) fn complete(
                 .then_some(WorkflowStatus::Completed),
         }));
     }
-    Ok(results)
+    Ok(CompletedBatch {
+        results,
+        events: log,
+    })
 }
 
 /// Fails an unreadable claimed task and its run (see [`super::readable`]).
@@ -270,6 +275,7 @@ fn fail_unreadable(
     key: &str,
     why: &str,
     now_ms: i64,
+    log: &mut Vec<WorkflowEvent>,
 ) -> Result<(), StoreError> {
     let error = unreadable_error(why);
     tx.prepare_cached(FAIL_UNREADABLE)?.execute(
@@ -297,7 +303,7 @@ fn fail_unreadable(
             data: json!({ "reason": reason }),
         },
     ];
-    append_events(tx, run, &events, 0, now_ms)?;
+    append_events(tx, run, &events, 0, now_ms, log)?;
     Ok(())
 }
 
@@ -357,13 +363,15 @@ fn claimed_row(row: &Row<'_>) -> rusqlite::Result<ClaimedRow> {
     })
 }
 
-/// [`super::append_events!`] on the thread.
+/// [`super::append_events!`] on the thread; the appended events are also
+/// added to `log`, for the committer to hand to watchers.
 fn append_events(
     tx: &Transaction<'_>,
     run: &str,
     events: &[NewEvent<'_>],
     done: i64,
     now_ms: i64,
+    log: &mut Vec<WorkflowEvent>,
 ) -> Result<(i64, i64, i64), StoreError> {
     let count = events.len() as i64;
     let (last, done, total): (i64, i64, i64) = tx.prepare_cached(BUMP_RUN_EVENTS)?.query_row(
@@ -375,6 +383,7 @@ fn append_events(
         ][..],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
+    let run_id = WorkflowId(uuid_column(run)?);
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     for (seq, event) in (last - count + 1..).zip(events) {
         let data = json_text(&event.data)?;
@@ -388,12 +397,25 @@ fn append_events(
                 ("$6", &now_ms),
             ][..],
         )?;
+        log.push(WorkflowEvent {
+            run_id,
+            seq,
+            kind: event.kind.to_owned(),
+            task: event.task.map(str::to_owned),
+            data: event.data.clone(),
+            created_ms: now_ms,
+        });
     }
     Ok((last, done, total))
 }
 
 /// Marks `run` completed with the outputs of its sink tasks as its result.
-fn finish_run(tx: &Transaction<'_>, run: &str, now_ms: i64) -> Result<(), StoreError> {
+fn finish_run(
+    tx: &Transaction<'_>,
+    run: &str,
+    now_ms: i64,
+    log: &mut Vec<WorkflowEvent>,
+) -> Result<(), StoreError> {
     let mut result = serde_json::Map::new();
     let mut sinks = tx.prepare_cached(SINK_OUTPUTS)?;
     let rows = sinks.query_map(&[("$1", &run as &dyn ToSql)][..], |row| {
@@ -413,6 +435,6 @@ fn finish_run(tx: &Transaction<'_>, run: &str, now_ms: i64) -> Result<(), StoreE
         task: None,
         data: json!({ "result": result }),
     };
-    append_events(tx, run, &[completed], 0, now_ms)?;
+    append_events(tx, run, &[completed], 0, now_ms, log)?;
     Ok(())
 }

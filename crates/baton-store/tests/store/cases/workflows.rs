@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use baton_core::WorkflowId;
 use baton_store::{
-    ClaimNext, ClaimRequest, CompleteItem, Completion, FailureOutcome, NewTask, NewWorkflow, Store,
-    StoreError, TaskFailure, TaskOutcome, TaskState, WorkflowRun, WorkflowStatus,
+    Backend, ClaimNext, ClaimRequest, CompleteItem, Completion, FailureOutcome, NewTask,
+    NewWorkflow, Store, StoreError, TaskFailure, TaskOutcome, TaskState, WorkflowRun,
+    WorkflowStatus,
 };
 use serde_json::{Value, json};
 
@@ -776,8 +777,27 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
         run: None,
         lease_ms: LEASE,
     };
-    let results = store.complete_tasks(&items, Some(&next), 3).await.unwrap();
-    let handed: Vec<_> = results
+    let batch = store.complete_tasks(&items, Some(&next), 3).await.unwrap();
+    // The events a batch reports are the ones it appended, as stored: all
+    // of them on SQLite (the write thread builds them), none on PostgreSQL
+    // (appended server-side; watchers read them).
+    let mut stored = Vec::new();
+    for run in [first.id, second.id] {
+        let log = store.workflow_events(run, 0, 100).await.unwrap();
+        // Before the batch: workflow_started and a's task_started.
+        stored.extend(log.into_iter().filter(|e| e.seq > 2));
+    }
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut reported = batch.events.clone();
+            reported.sort_by_key(|e| (e.run_id, e.seq));
+            stored.sort_by_key(|e| (e.run_id, e.seq));
+            assert_eq!(reported, stored);
+        }
+        Backend::Postgres => assert!(batch.events.is_empty()),
+    }
+    let handed: Vec<_> = batch
+        .results
         .into_iter()
         .filter_map(|r| r.unwrap().next)
         .collect();
