@@ -1,10 +1,13 @@
 //! What a process's watchers hear about runs whose log grew.
 //!
 //! A change names the run and, when the commit that made it reported the
-//! events it appended (SQLite's write thread does), carries them: a watcher
-//! that is up to date yields them without reading the log, so a step costs
-//! no read per watcher. Whatever a watcher cannot vouch for (a change
-//! without its events, changes it missed, events that do not follow the
+//! events it appended (a completion on SQLite does), carries them:
+//! a watcher that is up to date yields them without reading the log, so a
+//! step costs no read per watcher. A change without its events may say how
+//! far the log now goes (PostgreSQL's notifications of completions do), so
+//! a watcher that was handed those events already skips the read. Whatever
+//! a watcher cannot vouch for (a change without its events that may go
+//! further than it is, changes it missed, events that do not follow the
 //! last one it gave out) makes it read the log instead, which is always
 //! right.
 
@@ -20,20 +23,33 @@ pub(crate) struct Change {
     /// The events appended, in log order; empty when the committer did not
     /// report them.
     pub events: Arc<[WorkflowEvent]>,
+    /// Without events: how far the log goes after the change, when known.
+    pub upto: Option<i64>,
 }
 
 /// What a watcher heard about its run while it waited.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Heard {
     events: Vec<WorkflowEvent>,
-    must_read: bool,
+    /// The last event number the log was said to reach without the events
+    /// being heard (`i64::MAX`: unknown, so the log must be read).
+    announced: i64,
+}
+
+impl Default for Heard {
+    fn default() -> Heard {
+        Heard {
+            events: Vec::new(),
+            announced: i64::MIN,
+        }
+    }
 }
 
 impl Heard {
     /// Adds a change of the watched run.
     pub fn change(&mut self, change: &Change) {
         if change.events.is_empty() {
-            self.must_read = true;
+            self.announced = self.announced.max(change.upto.unwrap_or(i64::MAX));
         } else {
             self.events.extend(change.events.iter().cloned());
         }
@@ -42,17 +58,14 @@ impl Heard {
     /// Something may have been missed: changes dropped for a slow watcher,
     /// or the poll interval passed (another process may have written).
     pub fn missed(&mut self) {
-        self.must_read = true;
+        self.announced = i64::MAX;
     }
 
     /// The events after `last` to give out without reading the log (none
     /// when everything heard was given out already), or `None` when the log
-    /// must be read: something was missed, or what was heard does not
-    /// follow `last` without a gap.
+    /// must be read: something was missed, what was heard does not follow
+    /// `last` without a gap, or the log was said to go further.
     pub fn after(mut self, last: i64) -> Option<Vec<WorkflowEvent>> {
-        if self.must_read {
-            return None;
-        }
         self.events.retain(|event| event.seq > last);
         self.events.sort_by_key(|event| event.seq);
         self.events.dedup_by_key(|event| event.seq);
@@ -61,7 +74,8 @@ impl Heard {
             .iter()
             .zip(last + 1..)
             .all(|(event, seq)| event.seq == seq);
-        follows.then_some(self.events)
+        let reaches = last + self.events.len() as i64;
+        (follows && self.announced <= reaches).then_some(self.events)
     }
 }
 
@@ -91,6 +105,15 @@ mod tests {
         Change {
             run: run(),
             events: seqs.iter().map(|&seq| event(seq)).collect(),
+            upto: None,
+        }
+    }
+
+    fn note(upto: i64) -> Change {
+        Change {
+            run: run(),
+            events: Arc::from([]),
+            upto: Some(upto),
         }
     }
 
@@ -132,5 +155,29 @@ mod tests {
         heard.change(&change(&[5]));
         heard.missed();
         assert_eq!(seqs(heard.after(4)), None, "changes were missed");
+    }
+
+    #[test]
+    fn a_note_of_how_far_the_log_goes_needs_a_read_only_beyond_the_heard_events() {
+        let mut heard = Heard::default();
+        heard.change(&change(&[5, 6]));
+        heard.change(&note(6));
+        assert_eq!(
+            seqs(heard.after(4)),
+            Some(vec![5, 6]),
+            "the note's events were handed"
+        );
+
+        let mut heard = Heard::default();
+        heard.change(&note(6));
+        assert_eq!(seqs(heard.after(6)), Some(vec![]), "already given out");
+        let mut heard = Heard::default();
+        heard.change(&note(7));
+        assert_eq!(seqs(heard.after(6)), None, "the log went further");
+
+        let mut heard = Heard::default();
+        heard.change(&change(&[5]));
+        heard.change(&note(6));
+        assert_eq!(seqs(heard.after(4)), None, "6 was not handed");
     }
 }

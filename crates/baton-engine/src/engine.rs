@@ -267,7 +267,12 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
-                    Ok((id, ready)) => engine.signal(id, ready),
+                    Ok(note) => {
+                        engine.announce(note.run, note.upto);
+                        if note.ready {
+                            engine.inner.ready.notify_waiters();
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "workflow notifications stopped; polling instead");
                         return;
@@ -281,7 +286,7 @@ impl Engine {
     /// Tells this process's watchers that `run` changed and, when `ready`,
     /// its workers that tasks may be waiting.
     pub(crate) fn signal(&self, run: WorkflowId, ready: bool) {
-        self.publish(run, Vec::new());
+        self.announce(run, None);
         if ready {
             self.inner.ready.notify_waiters();
         }
@@ -294,6 +299,17 @@ impl Engine {
         let _ = self.inner.changed.send(Change {
             run,
             events: events.into(),
+            upto: None,
+        });
+    }
+
+    /// Tells this process's watchers that `run`'s log grew, up to `upto`
+    /// when that is known.
+    fn announce(&self, run: WorkflowId, upto: Option<i64>) {
+        let _ = self.inner.changed.send(Change {
+            run,
+            events: Arc::from([]),
+            upto,
         });
     }
 

@@ -39,6 +39,6 @@ pub use store::{Backend, SQLITE_FILE_NAME, Store, default_sqlite_path};
 pub use workflows::{
     ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, CompletedBatch, Completion, FailureOutcome,
     NewTask, NewWorkflow, TaskFailure, TaskOutcome, TaskState, WORKFLOW_CHANNEL, WorkflowEvent,
-    WorkflowListener, WorkflowRun, WorkflowStatus, WorkflowTask,
+    WorkflowListener, WorkflowNote, WorkflowRun, WorkflowStatus, WorkflowTask,
 };
 pub use writer::{Committed, RecordWriter, WriterOptions};

@@ -27,12 +27,13 @@ use crate::store::{Backends, Store, on_pool};
 mod direct;
 
 /// The PostgreSQL notification channel that carries a run id whenever that
-/// run's events change, followed by [`READY`] when it also has tasks that
-/// no worker holds.
+/// run's events change (see [`WorkflowNote`]).
 pub const WORKFLOW_CHANNEL: &str = "baton_workflow";
 
 /// The word after the run id in a notification that wakes idle workers.
 const READY: &str = "ready";
+/// Prefixes the run's last event number in a notification.
+const UPTO: &str = "upto:";
 
 /// Rows per multi-row insert: far under either backend's bind limit.
 const INSERT_CHUNK: usize = 500;
@@ -318,9 +319,11 @@ pub struct Completion {
 
 /// What a batch of completions changed: one result per item, in order, and
 /// the events the commit appended, in each run's log order, where the
-/// backend reports them (SQLite's write thread builds them; on PostgreSQL
-/// the events are appended server-side and `events` is empty). A process
-/// hands them to its own watchers, who then need not read the log.
+/// backend reports them: SQLite's write thread builds them; on PostgreSQL
+/// they are appended server-side and `events` is empty (returning them cost
+/// the completion function more than the watchers' reads it saved: fan1000
+/// 6.8k → 6.2k tasks/s, the chain step unchanged). A process hands them to
+/// its own watchers, who then need not read the log.
 #[derive(Debug)]
 pub struct CompletedBatch {
     pub results: Vec<Result<Completion, StoreError>>,
@@ -804,14 +807,14 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
 /// (migration 0009) in one round trip, the items bound as one array per
 /// field.
 ///
-/// Handed tasks that cannot be read come back beside the results, to be
+/// Handed tasks that cannot be read come back beside the batch, to be
 /// failed in a transaction of their own (this one has committed).
 async fn complete_on_postgres(
     pool: &sqlx::PgPool,
     items: &[Finishing<'_>],
     next: Option<&ClaimNext<'_>>,
     now_ms: i64,
-) -> Result<(Vec<Result<Completion, StoreError>>, Vec<Unreadable>), StoreError> {
+) -> Result<(CompletedBatch, Vec<Unreadable>), StoreError> {
     let mut outputs = Vec::with_capacity(items.len());
     for item in items {
         outputs.push(json_text(item.outcome.output)?);
@@ -912,7 +915,10 @@ async fn complete_on_postgres(
             })
         })
         .collect();
-    Ok((results, unreadable))
+    // The events are appended server-side; watchers read them (the
+    // notification says how far the log goes).
+    let events = Vec::new();
+    Ok((CompletedBatch { results, events }, unreadable))
 }
 
 /// One item's answer from `baton_complete_tasks`: whether it completed,
@@ -1131,19 +1137,47 @@ pub struct WorkflowListener {
 }
 
 impl WorkflowListener {
-    /// The next run that changed, and whether it has tasks no worker holds.
-    /// The listener reconnects by itself; an error means it could not.
-    pub async fn recv(&mut self) -> Result<(WorkflowId, bool), StoreError> {
+    /// The next run that changed. The listener reconnects by itself; an
+    /// error means it could not.
+    pub async fn recv(&mut self) -> Result<WorkflowNote, StoreError> {
         loop {
             let note = self.inner.recv().await?;
-            let (id, ready) = match note.payload().split_once(' ') {
-                Some((id, word)) => (id, word == READY),
-                None => (note.payload(), false),
-            };
-            if let Ok(id) = id.parse() {
-                return Ok((WorkflowId(id), ready));
+            if let Some(note) = WorkflowNote::parse(note.payload()) {
+                return Ok(note);
             }
         }
+    }
+}
+
+/// A notification on [`WORKFLOW_CHANNEL`]: `"<run>[ upto:<seq>][ ready]"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowNote {
+    pub run: WorkflowId,
+    /// The run's log holds events up to this number once the change is
+    /// visible, when the writer said (a watcher that has them skips the
+    /// read).
+    pub upto: Option<i64>,
+    /// Tasks became ready that no worker holds.
+    pub ready: bool,
+}
+
+impl WorkflowNote {
+    fn parse(payload: &str) -> Option<WorkflowNote> {
+        let mut words = payload.split(' ');
+        let run = WorkflowId(words.next()?.parse().ok()?);
+        let mut note = WorkflowNote {
+            run,
+            upto: None,
+            ready: false,
+        };
+        for word in words {
+            if word == READY {
+                note.ready = true;
+            } else if let Some(seq) = word.strip_prefix(UPTO) {
+                note.upto = seq.parse().ok();
+            }
+        }
+        Some(note)
     }
 }
 
@@ -1564,12 +1598,12 @@ impl Store {
                 (batch.results, batch.events)
             }
             Backends::Postgres(pg) => {
-                let (results, unreadable) =
+                let (batch, unreadable) =
                     complete_on_postgres(pg.pool(), &sorted, next, now_ms).await?;
                 if !unreadable.is_empty() {
                     in_tx!(self, |tx| fail_unreadable!(tx, &unreadable, now_ms));
                 }
-                (results, Vec::new())
+                (batch.results, batch.events)
             }
         };
         let mut by_caller: Vec<Option<Result<Completion, StoreError>>> =
@@ -2073,5 +2107,36 @@ impl Store {
                 what: "workflow",
                 id: run,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_parse_with_and_without_their_words() {
+        let run = "0190a0a0-a0a0-7000-8000-000000000001";
+        let id = WorkflowId(run.parse().unwrap());
+        let note = |payload: &str| WorkflowNote::parse(payload);
+        assert_eq!(
+            note(run),
+            Some(WorkflowNote {
+                run: id,
+                upto: None,
+                ready: false
+            })
+        );
+        assert_eq!(
+            note(&format!("{run} upto:12 ready")),
+            Some(WorkflowNote {
+                run: id,
+                upto: Some(12),
+                ready: true
+            })
+        );
+        assert_eq!(note(&format!("{run} ready")).map(|n| n.ready), Some(true));
+        assert_eq!(note(&format!("{run} upto:x")).and_then(|n| n.upto), None);
+        assert_eq!(note("not-a-run ready"), None);
     }
 }

@@ -26,8 +26,9 @@
 --    serves (rows another transaction holds are skipped, never waited on);
 -- 4. bumps each touched run's event counter and done count and appends its
 --    events (its completions in item order, then the handed tasks' starts),
---    and tells each touched run's watchers (" ready" when tasks became
---    ready that nobody took, so idle workers look);
+--    and tells each touched run's watchers: "<run> upto:<its last event>",
+--    plus " ready" when tasks became ready that nobody took, so idle
+--    workers look (a watcher that has read that far skips the read);
 -- 5. ends each run whose last task completed.
 --
 -- Returns one row per item, in item order: `ok` false when it was fenced;
@@ -224,7 +225,10 @@ BEGIN
             done_tasks = r.done_tasks + c.completed, updated_at = p_now
         FROM counts c JOIN locked l ON l.id = c.run
         WHERE r.id = c.run
-        RETURNING r.id, r.last_event - c.n AS before, r.done_tasks = r.total_tasks AS ended
+        RETURNING r.id, r.last_event - c.n AS before,
+            r.done_tasks = r.total_tasks AS ended,
+            -- A run that ends gets its workflow_completed in step 5.
+            r.last_event + (r.done_tasks = r.total_tasks)::int AS upto
     ), inserted AS (
         INSERT INTO workflow_events (run_id, seq, kind, task_key, data, created_at)
         SELECT e.run, b.before + row_number() OVER (PARTITION BY e.run ORDER BY e.grp, e.ord),
@@ -232,8 +236,8 @@ BEGIN
         FROM ev e JOIN bumped b ON b.id = e.run
     )
     SELECT array_agg(b.id ORDER BY b.id) FILTER (WHERE b.ended),
-        count(pg_notify('baton_workflow',
-            b.id || CASE WHEN b.id = ANY (v_left_run) THEN ' ready' ELSE '' END))
+        count(pg_notify('baton_workflow', b.id || ' upto:' || b.upto
+            || CASE WHEN b.id = ANY (v_left_run) THEN ' ready' ELSE '' END))
     INTO v_finished, v_last
     FROM bumped b;
 

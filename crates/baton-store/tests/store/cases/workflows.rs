@@ -778,24 +778,20 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
         lease_ms: LEASE,
     };
     let batch = store.complete_tasks(&items, Some(&next), 3).await.unwrap();
-    // The events a batch reports are the ones it appended, as stored: all
-    // of them on SQLite (the write thread builds them), none on PostgreSQL
-    // (appended server-side; watchers read them).
     let mut stored = Vec::new();
     for run in [first.id, second.id] {
         let log = store.workflow_events(run, 0, 100).await.unwrap();
         // Before the batch: workflow_started and a's task_started.
         stored.extend(log.into_iter().filter(|e| e.seq > 2));
     }
-    match store.backend() {
-        Backend::Sqlite => {
-            let mut reported = batch.events.clone();
-            reported.sort_by_key(|e| (e.run_id, e.seq));
-            stored.sort_by_key(|e| (e.run_id, e.seq));
-            assert_eq!(reported, stored);
-        }
-        Backend::Postgres => assert!(batch.events.is_empty()),
-    }
+    // The events a batch reports are the ones it appended, as stored: all
+    // of them on SQLite (the write thread builds them), none on PostgreSQL
+    // (appended server-side; watchers read them).
+    let reports = store.backend() == Backend::Sqlite;
+    let mut reported = batch.events.clone();
+    reported.sort_by_key(|e| (e.run_id, e.seq));
+    stored.sort_by_key(|e| (e.run_id, e.seq));
+    assert_eq!(reported, if reports { stored } else { vec![] });
     let handed: Vec<_> = batch
         .results
         .into_iter()
@@ -814,6 +810,30 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
             ]
         );
     }
+    // The batch that ends both runs reports their ends too.
+    let items: Vec<CompleteItem<'_>> = handed
+        .iter()
+        .map(|t| CompleteItem {
+            run_id: t.run_id,
+            key: &t.key,
+            epoch: t.epoch,
+            outcome: TaskOutcome::plain(&out),
+        })
+        .collect();
+    let batch = store.complete_tasks(&items, None, 4).await.unwrap();
+    let mut reported: Vec<(WorkflowId, i64, String)> = batch
+        .events
+        .iter()
+        .map(|e| (e.run_id, e.seq, e.kind.clone()))
+        .collect();
+    reported.sort();
+    let mut expected = Vec::new();
+    for run in [first.id, second.id].into_iter().filter(|_| reports) {
+        expected.push((run, 5, "task_completed".to_owned()));
+        expected.push((run, 6, "workflow_completed".to_owned()));
+    }
+    expected.sort();
+    assert_eq!(reported, expected);
 }
 
 /// A reap that finds two tasks of one run out of attempts fails the run
