@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use baton_core::WorkflowId;
 use baton_store::{
-    Backend, ClaimNext, ClaimRequest, CompleteItem, Completion, FailureOutcome, NewTask,
-    NewWorkflow, Store, StoreError, TaskFailure, TaskOutcome, TaskState, WorkflowRun,
+    Backend, ClaimNext, ClaimRequest, ClaimedTask, CompleteItem, Completion, FailureOutcome,
+    NewTask, NewWorkflow, Store, StoreError, TaskFailure, TaskOutcome, TaskState, WorkflowRun,
     WorkflowStatus,
 };
 use serde_json::{Value, json};
@@ -751,6 +751,20 @@ pub async fn workflow_list_pages_runs_of_one_millisecond(db: TestDb) {
     assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
 }
 
+/// Completions of held tasks, in the order given, each with `out`.
+fn completing<'a>(
+    held: impl Iterator<Item = &'a ClaimedTask>,
+    out: &'a Value,
+) -> Vec<CompleteItem<'a>> {
+    held.map(|t| CompleteItem {
+        run_id: t.run_id,
+        key: &t.key,
+        epoch: t.epoch,
+        outcome: TaskOutcome::plain(out),
+    })
+    .collect()
+}
+
 /// Tasks of two runs completed in one batch: each handed-over successor
 /// starts after the completion that made it ready, in its own run's log.
 pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
@@ -761,16 +775,7 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
     let held = store.claim_tasks(&claim("w", 10, 2)).await.unwrap();
     assert_eq!(held.len(), 2);
     let out = json!(null);
-    let items: Vec<CompleteItem<'_>> = held
-        .iter()
-        .rev()
-        .map(|t| CompleteItem {
-            run_id: t.run_id,
-            key: &t.key,
-            epoch: t.epoch,
-            outcome: TaskOutcome::plain(&out),
-        })
-        .collect();
+    let items = completing(held.iter().rev(), &out);
     let next = ClaimNext {
         worker: "w",
         queues: None,
@@ -811,15 +816,7 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
         );
     }
     // The batch that ends both runs reports their ends too.
-    let items: Vec<CompleteItem<'_>> = handed
-        .iter()
-        .map(|t| CompleteItem {
-            run_id: t.run_id,
-            key: &t.key,
-            epoch: t.epoch,
-            outcome: TaskOutcome::plain(&out),
-        })
-        .collect();
+    let items = completing(handed.iter(), &out);
     let batch = store.complete_tasks(&items, None, 4).await.unwrap();
     let mut reported: Vec<(WorkflowId, i64, String)> = batch
         .events
