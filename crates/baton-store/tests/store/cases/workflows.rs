@@ -939,6 +939,74 @@ async fn complete_with(
         .unwrap()
 }
 
+/// A successor that becomes ready goes to the completing worker only when
+/// it serves the successor's queue and that queue has no concurrency limit
+/// (a limited queue's count is kept by claims); otherwise it is left ready
+/// for others and counted as released.
+pub async fn workflow_successors_of_limited_or_unserved_queues_are_released(db: TestDb) {
+    let store = db.open().await;
+    store.set_queue_limit("gpu", Some(1)).await.unwrap();
+    let mut gpu = task("g", &["a"]);
+    gpu.queue = "gpu".into();
+    let mut other = task("o", &["a"]);
+    other.queue = "other".into();
+    other.priority = 1;
+    let run = create(&store, &[task("a", &[]), gpu, other], 1).await;
+    let a = store
+        .claim_tasks(&claim("w", 1, 2))
+        .await
+        .unwrap()
+        .remove(0);
+    let served = ["default".to_owned()];
+    let only_default = ClaimNext {
+        worker: "w",
+        queues: Some(&served),
+        run: None,
+        lease_ms: LEASE,
+    };
+    let done = complete_with(&store, run.id, "a", a.epoch, &only_default, 3).await;
+    assert!(done.next.is_none(), "{:?}", done.next);
+    assert_eq!(done.released, 2, "both are left for others");
+    let mut ready: Vec<String> = store
+        .claim_tasks(&claim("x", 10, 4))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.key)
+        .collect();
+    ready.sort();
+    assert_eq!(
+        ready,
+        ["g", "o"],
+        "both are ready, and gpu's one slot is free"
+    );
+
+    // A worker serving every queue takes the unlimited successor and leaves
+    // the limited one, even though the limited one is free to run.
+    let mut gpu = task("g", &["a"]);
+    gpu.queue = "gpu".into();
+    gpu.priority = 9;
+    let mut other = task("o", &["a"]);
+    other.queue = "other".into();
+    let run = create(&store, &[task("a", &[]), gpu, other], 5).await;
+    let a = store
+        .claim_tasks(&ClaimRequest {
+            run: Some(run.id),
+            ..claim("w", 1, 6)
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    let any = ClaimNext {
+        queues: None,
+        ..only_default
+    };
+    let done = complete_with(&store, run.id, "a", a.epoch, &any, 7).await;
+    let next = done.next.expect("the unlimited successor");
+    assert_eq!(next.key, "o");
+    assert_eq!(done.released, 1, "the limited one is left ready");
+}
+
 /// A completed task's slot with no successor to take is refilled with the
 /// most urgent ready task the worker serves, in the same commit, with its
 /// `task_started` event; a run filter, the queues served and queue limits
