@@ -826,44 +826,31 @@ async fn complete_on_postgres(
             Hold::Waiting => ("waiting", -1),
         })
         .unzip();
+    let runs: Vec<&str> = items.iter().map(|item| item.run.as_str()).collect();
+    let keys: Vec<&str> = items.iter().map(|item| item.key).collect();
+    let models: Vec<Option<&str>> = items.iter().map(|item| item.outcome.model).collect();
+    let prompt_tokens: Vec<i64> = items
+        .iter()
+        .map(|item| item.outcome.prompt_tokens)
+        .collect();
+    let completion_tokens: Vec<i64> = items
+        .iter()
+        .map(|item| item.outcome.completion_tokens)
+        .collect();
+    let costs: Vec<f64> = items.iter().map(|item| item.outcome.cost_usd).collect();
     let rows: Vec<CompletedRow> = sqlx::query_as(
         "SELECT * FROM baton_complete_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, \
          $10, $11, $12, $13, $14, $15)",
     )
-    .bind(
-        items
-            .iter()
-            .map(|item| item.run.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(items.iter().map(|item| item.key).collect::<Vec<_>>())
+    .bind(runs)
+    .bind(keys)
     .bind(states)
     .bind(epochs)
     .bind(outputs)
-    .bind(
-        items
-            .iter()
-            .map(|item| item.outcome.model)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        items
-            .iter()
-            .map(|item| item.outcome.prompt_tokens)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        items
-            .iter()
-            .map(|item| item.outcome.completion_tokens)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        items
-            .iter()
-            .map(|item| item.outcome.cost_usd)
-            .collect::<Vec<_>>(),
-    )
+    .bind(models)
+    .bind(prompt_tokens)
+    .bind(completion_tokens)
+    .bind(costs)
     .bind(next.map(|n| n.worker).unwrap_or_default())
     .bind(next.map(|n| n.lease_ms).unwrap_or_default())
     .bind(next.and_then(|n| n.queues).map(<[String]>::to_vec))
