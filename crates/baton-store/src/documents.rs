@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
-use crate::store::{SequenceLock, Store, on_pool};
+use crate::store::{BeginWrite, SequenceLock, Store, on_pool};
 
 /// One stored version of a document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         let lock_key = format!("document_versions\n{}\n{}", new.workspace, new.name);
         let version = on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             tx.lock_sequence(&lock_key).await?;
             let latest: Option<(i64, String)> = sqlx::query_as(
                 "SELECT version, hash FROM document_versions \

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
-use crate::store::{Backends, Store, on_pool};
+use crate::store::{Backends, BeginWrite, Store, on_pool};
 
 /// The most words of a query the full-text search uses.
 pub const MAX_QUERY_TERMS: usize = 32;
@@ -320,7 +320,7 @@ impl Store {
         );
         let existing = format!("SELECT {COLUMNS} FROM memories WHERE workspace = $1 AND hash = $2");
         let stored: Vec<Result<(Memory, bool), StoreError>> = on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut stored = Vec::with_capacity(rows.len());
             for (new, hlc) in &rows {
                 let done = sqlx::query(&insert)
@@ -367,7 +367,7 @@ impl Store {
         let updated = match &self.backend {
             Backends::Sqlite(sqlite) => {
                 let write = sqlite.writer().await;
-                let mut tx = write.begin().await?;
+                let mut tx = write.begin_write().await?;
                 let next: i64 =
                     sqlx::query_scalar("SELECT coalesce(max(seq), 0) + 1 FROM memories")
                         .fetch_one(&mut *tx)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::rows::{check_text, device_id_column, hlc_column, hlc_from_column};
-use crate::store::{SequenceLock, Store, on_pool};
+use crate::store::{BeginWrite, SequenceLock, Store, on_pool};
 
 /// One stored entry of a workspace's session log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl Store {
         let id = uuid::Uuid::now_v7().to_string();
         let lock_key = format!("log_entries\n{}", new.workspace);
         let (seq, prev_hash, hash) = on_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             tx.lock_sequence(&lock_key).await?;
             let last: Option<(i64, String)> = sqlx::query_as(
                 "SELECT seq, hash FROM log_entries WHERE workspace = $1 \

@@ -2,9 +2,10 @@
 //! single machine.
 //!
 //! Writes go through a pool of exactly one connection, so in-process writers
-//! queue in the pool instead of spinning on SQLite's lock, and a write
-//! transaction never has to upgrade a read lock (the cause of SQLITE_BUSY
-//! errors that `busy_timeout` cannot wait out). The workflow engine's hot
+//! queue in the pool instead of spinning on SQLite's lock, and every write
+//! transaction begins `IMMEDIATE` (`BeginWrite`), so it never has to upgrade
+//! a read lock (the cause of SQLITE_BUSY errors that `busy_timeout` cannot
+//! wait out, when another process writes the same file). The workflow engine's hot
 //! path writes through [`SqliteThread`] instead, a second connection on a
 //! thread of its own; both take the store's [`WriteGate`] first, so there is
 //! still one writer at a time. Reads use a separate pool of read-only
@@ -34,6 +35,7 @@ use crate::rows::{
     uuid_column,
 };
 use crate::sqlite_thread::{GateGuard, SqliteThread, WriteGate};
+use crate::store::BeginWrite;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -205,7 +207,7 @@ impl SqliteStore {
     ) -> Result<DeviceState, StoreError> {
         let state = row.state;
         let write = self.writer().await;
-        let mut tx = write.begin().await?;
+        let mut tx = write.begin_write().await?;
         sqlx::query(
             "INSERT INTO device_state \
                  (device_id, last_seen, status, context_version, updated_hlc, metadata) \
@@ -261,7 +263,7 @@ impl SqliteStore {
     /// Inserts the session unless its id is taken; returns whether it did.
     pub async fn insert_session(&self, row: &SessionColumns<'_>) -> Result<bool, StoreError> {
         let write = self.writer().await;
-        let mut tx = write.begin().await?;
+        let mut tx = write.begin_write().await?;
         let inserted = tx.insert_sessions(&[NewSession::empty(row)]).await?;
         tx.commit().await?;
         Ok(!inserted.is_empty())
@@ -295,7 +297,7 @@ impl SqliteStore {
         batch: &[MessageColumns<'_>],
     ) -> Result<(), StoreError> {
         let write = self.writer().await;
-        let mut tx = write.begin().await?;
+        let mut tx = write.begin_write().await?;
         append::append(&mut tx, sessions, batch).await?;
         tx.commit().await?;
         Ok(())

@@ -287,6 +287,36 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Begins a write transaction. On SQLite it is `IMMEDIATE`: it holds the
+/// write lock from its first statement, so it never has to turn a read into
+/// a write, which fails at once with SQLITE_BUSY (whatever the busy timeout)
+/// when another process committed in between: `baton mcp` and `baton serve`
+/// on one database file did exactly that. A plain `BEGIN` on PostgreSQL.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// Serialises the writers that take the next position of one sequence (a
 /// log entry, a document version) for the rest of their transaction, so
 /// none of them reads a position another is about to take. SQLite's single

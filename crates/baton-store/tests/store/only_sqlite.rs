@@ -1,9 +1,10 @@
 //! What only the SQLite backend has: opening by path, the file's settings,
 //! and in-memory databases.
 
-use baton_store::{Backend, SQLITE_FILE_NAME, Store, StoreError, default_sqlite_path};
+use baton_core::Hlc;
+use baton_store::{Backend, NewLogEntry, SQLITE_FILE_NAME, Store, StoreError, default_sqlite_path};
 
-use crate::fixtures::{message, session};
+use crate::fixtures::{device, message, session};
 
 #[tokio::test]
 async fn open_sqlite_creates_the_file_and_its_directories_in_wal_mode() {
@@ -65,4 +66,42 @@ async fn unsupported_urls_are_invalid_input_without_secrets() {
             other => panic!("{url}: expected InvalidInput, got {other:?}"),
         }
     }
+}
+
+/// Two processes on one file (`baton serve` and `baton mcp`): a write that
+/// reads before it writes waits for the other process's transaction rather
+/// than failing when that one commits. Begun `DEFERRED`, its read would have
+/// gone stale and its write failed at once with SQLITE_BUSY; begun
+/// `IMMEDIATE`, it takes the write lock first and waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_another_process_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = default_sqlite_path(dir.path());
+    let store = Store::open_sqlite(&path).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; CREATE TABLE other_process (x); INSERT INTO other_process VALUES (1);")
+        .unwrap();
+    let append = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .append_log_entry(NewLogEntry {
+                    workspace: "/w",
+                    text: "## Session: beside another process\n",
+                    device_id: &device("desktop-1"),
+                    hlc: Hlc::new().now(),
+                    created_ms: 1,
+                })
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.execute_batch("COMMIT").unwrap();
+    let entry = append
+        .await
+        .unwrap()
+        .expect("the write waited for the lock");
+    assert_eq!(entry.seq, 1);
+    store.close().await;
 }
