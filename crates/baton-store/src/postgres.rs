@@ -6,11 +6,13 @@
 //! starting together apply them once.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_core::{DeviceId, MessageId, SessionId};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use crate::append::{self, Advance, AppendTx, NewSession};
@@ -55,6 +57,9 @@ macro_rules! device_columns {
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// A connection of the store's own, outside the pool, for the workflow
+    /// engine's completions (see [`PgStore::fetch_on_own`]).
+    own: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
 }
 
 impl PgStore {
@@ -77,11 +82,42 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            own: Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs `query` on the store's own connection when no one else is using
+    /// it, else on the pool. sqlx pings every pooled connection as it goes
+    /// back (a round trip, always) and hands connections over between
+    /// tasks; a worker commits one batch after another, and on its own
+    /// connection a durable chain step went from 0.99–1.13 to 0.75–0.84 ms
+    /// (fan1000 6.8k → 7.7k tasks/s), alternated on one cluster. The
+    /// connection is made on first use and put back only after a query
+    /// that went through: one that failed, or whose caller stopped waiting
+    /// mid-way, is dropped, and the next use connects afresh.
+    pub async fn fetch_on_own<'q, O>(
+        &self,
+        query: QueryAs<'q, Postgres, O, PgArguments>,
+    ) -> Result<Vec<O>, StoreError>
+    where
+        O: Send + Unpin + for<'r> sqlx::FromRow<'r, PgRow>,
+    {
+        let Ok(mut slot) = self.own.try_lock() else {
+            return Ok(query.fetch_all(&self.pool).await?);
+        };
+        let mut conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.pool.connect_options().connect().await?,
+        };
+        let rows = query.fetch_all(&mut conn).await?;
+        *slot = Some(conn);
+        Ok(rows)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -91,6 +127,9 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(conn) = self.own.lock().await.take() {
+            let _ = conn.close().await;
+        }
     }
 
     pub async fn put_device_state(

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::error::StoreError;
+use crate::postgres::PgStore;
 use crate::rows::{check_text, uuid_column};
 use crate::store::{Backends, Store, on_pool};
 
@@ -810,7 +811,7 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
 /// Handed tasks that cannot be read come back beside the batch, to be
 /// failed in a transaction of their own (this one has committed).
 async fn complete_on_postgres(
-    pool: &sqlx::PgPool,
+    pg: &PgStore,
     items: &[Finishing<'_>],
     next: Option<&ClaimNext<'_>>,
     now_ms: i64,
@@ -838,7 +839,7 @@ async fn complete_on_postgres(
         .map(|item| item.outcome.completion_tokens)
         .collect();
     let costs: Vec<f64> = items.iter().map(|item| item.outcome.cost_usd).collect();
-    let rows: Vec<CompletedRow> = sqlx::query_as(
+    let query = sqlx::query_as::<_, CompletedRow>(
         "SELECT * FROM baton_complete_tasks($1, $2, $3, $4, $5, $6, $7, $8, $9, \
          $10, $11, $12, $13, $14, $15)",
     )
@@ -856,9 +857,8 @@ async fn complete_on_postgres(
     .bind(next.and_then(|n| n.queues).map(<[String]>::to_vec))
     .bind(next.and_then(|n| n.run).map(|run| run.to_string()))
     .bind(next.is_some())
-    .bind(now_ms)
-    .fetch_all(pool)
-    .await?;
+    .bind(now_ms);
+    let rows = pg.fetch_on_own(query).await?;
     if rows.len() != items.len() {
         return Err(StoreError::corrupt(
             "baton_complete_tasks answered another batch",
@@ -1585,8 +1585,7 @@ impl Store {
                 (batch.results, batch.events)
             }
             Backends::Postgres(pg) => {
-                let (batch, unreadable) =
-                    complete_on_postgres(pg.pool(), &sorted, next, now_ms).await?;
+                let (batch, unreadable) = complete_on_postgres(pg, &sorted, next, now_ms).await?;
                 if !unreadable.is_empty() {
                     in_tx!(self, |tx| fail_unreadable!(tx, &unreadable, now_ms));
                 }

@@ -55,6 +55,7 @@ on_both_backends!(
     workflow_prune_deletes_only_runs_ended_before_the_cutoff,
     workflow_completion_refills_the_slot_with_a_ready_task,
     workflow_successors_of_limited_or_unserved_queues_are_released,
+    workflow_completion_recovers_from_a_cut_connection,
     workflow_unreadable_task_fails_its_run_not_every_claim,
     migrations_are_idempotent_on_reopen,
     ping_reports_backend,

@@ -1007,6 +1007,53 @@ pub async fn workflow_successors_of_limited_or_unserved_queues_are_released(db: 
     assert_eq!(done.released, 1, "the limited one is left ready");
 }
 
+/// A completion after the database cut the store's connections (a
+/// restart, an administrator) commits once it is tried again: a connection
+/// that failed is not used again. On PostgreSQL the completions run on a
+/// connection of the store's own, outside the pool.
+pub async fn workflow_completion_recovers_from_a_cut_connection(db: TestDb) {
+    let store = db.open().await;
+    let chain = [task("a", &[]), task("b", &["a"]), task("c", &["b"])];
+    let run = create(&store, &chain, 1).await;
+    let a = store
+        .claim_tasks(&claim("w", 1, 2))
+        .await
+        .unwrap()
+        .remove(0);
+    let next = ClaimNext {
+        worker: "w",
+        queues: None,
+        run: None,
+        lease_ms: LEASE,
+    };
+    let b = complete_with(&store, run.id, "a", a.epoch, &next, 3)
+        .await
+        .next
+        .expect("b is handed over");
+    if store.backend() == Backend::Postgres {
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+    }
+    let out = json!(1);
+    let outcome = TaskOutcome::plain(&out);
+    let mut tries = 0;
+    let done = loop {
+        tries += 1;
+        match store
+            .complete_task(run.id, "b", b.epoch, &outcome, Some(&next), 4)
+            .await
+        {
+            Ok(done) => break done,
+            Err(error) if tries < 2 => eprintln!("first try after the cut: {error}"),
+            Err(error) => panic!("the second try failed too: {error}"),
+        }
+    };
+    assert_eq!(done.next.expect("c is handed over").key, "c");
+}
+
 /// A completed task's slot with no successor to take is refilled with the
 /// most urgent ready task the worker serves, in the same commit, with its
 /// `task_started` event; a run filter, the queues served and queue limits
