@@ -57,10 +57,25 @@ macro_rules! device_columns {
 #[derive(Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
-    /// A connection of the store's own, outside the pool, for the workflow
-    /// engine's completions (see [`PgStore::fetch_on_own`]).
-    own: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+    /// Connections of the store's own, outside the pool, for the workflow
+    /// engine's hot paths (see [`PgStore::fetch_on_own`]).
+    completions: Arc<OwnConnection>,
+    event_reads: Arc<OwnConnection>,
 }
+
+/// The hot paths that have a connection of their own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Own {
+    /// A worker's completion batches, one after another.
+    Completions,
+    /// Watchers' reads of a run's events, one per step.
+    EventReads,
+}
+
+/// One connection outside the pool, made on first use; `None` while it is
+/// not made, or after a query on it failed.
+#[derive(Default)]
+struct OwnConnection(tokio::sync::Mutex<Option<PgConnection>>);
 
 impl PgStore {
     /// Connects to a `postgres:` or `postgresql:` URL and brings the schema
@@ -84,7 +99,8 @@ impl PgStore {
         MIGRATOR.run(&pool).await?;
         Ok(PgStore {
             pool,
-            own: Arc::default(),
+            completions: Arc::default(),
+            event_reads: Arc::default(),
         })
     }
 
@@ -92,23 +108,30 @@ impl PgStore {
         &self.pool
     }
 
-    /// Runs `query` on the store's own connection when no one else is using
-    /// it, else on the pool. sqlx pings every pooled connection as it goes
-    /// back (a round trip, always) and hands connections over between
-    /// tasks; a worker commits one batch after another, and on its own
-    /// connection a durable chain step went from 0.99–1.13 to 0.75–0.84 ms
-    /// (fan1000 6.8k → 7.7k tasks/s), alternated on one cluster. The
-    /// connection is made on first use and put back only after a query
-    /// that went through: one that failed, or whose caller stopped waiting
-    /// mid-way, is dropped, and the next use connects afresh.
+    /// Runs `query` on the store's own connection for `lane` when no one
+    /// else is using it, else on the pool. sqlx pings every pooled
+    /// connection as it goes back (a round trip, always) and hands
+    /// connections over between tasks, and a chain step waited on that:
+    /// alternated on the fsync-off test cluster, completions on their own
+    /// connection took the step from 1.22–1.24 to 0.68–0.93 ms, and event
+    /// reads on theirs from 0.75–0.94 to 0.65–0.85 ms (fan1000 0.14–0.20 →
+    /// 0.14–0.17 ms a task). The connection is made on first use and put
+    /// back only after a query that went through: one that failed, or whose
+    /// caller stopped waiting mid-way, is dropped, and the next use connects
+    /// afresh.
     pub async fn fetch_on_own<'q, O>(
         &self,
+        lane: Own,
         query: QueryAs<'q, Postgres, O, PgArguments>,
     ) -> Result<Vec<O>, StoreError>
     where
         O: Send + Unpin + for<'r> sqlx::FromRow<'r, PgRow>,
     {
-        let Ok(mut slot) = self.own.try_lock() else {
+        let own = match lane {
+            Own::Completions => &self.completions,
+            Own::EventReads => &self.event_reads,
+        };
+        let Ok(mut slot) = own.0.try_lock() else {
             return Ok(query.fetch_all(&self.pool).await?);
         };
         let mut conn = match slot.take() {
@@ -127,8 +150,10 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        if let Some(conn) = self.own.lock().await.take() {
-            let _ = conn.close().await;
+        for own in [&self.completions, &self.event_reads] {
+            if let Some(conn) = own.0.lock().await.take() {
+                let _ = conn.close().await;
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::error::StoreError;
-use crate::postgres::PgStore;
+use crate::postgres::{Own, PgStore};
 use crate::rows::{check_text, uuid_column};
 use crate::store::{Backends, Store, on_pool};
 
@@ -858,7 +858,7 @@ async fn complete_on_postgres(
     .bind(next.and_then(|n| n.run).map(|run| run.to_string()))
     .bind(next.is_some())
     .bind(now_ms);
-    let rows = pg.fetch_on_own(query).await?;
+    let rows = pg.fetch_on_own(Own::Completions, query).await?;
     if rows.len() != items.len() {
         return Err(StoreError::corrupt(
             "baton_complete_tasks answered another batch",
@@ -1386,17 +1386,30 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<WorkflowEvent>, StoreError> {
-        let rows: Vec<EventRow> = on_pool!(self, read, |pool| {
-            sqlx::query_as(
-                "SELECT run_id, seq, kind, task_key, data, created_at FROM workflow_events \
-                 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(id.to_string())
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-        });
+        const SQL: &str = "SELECT run_id, seq, kind, task_key, data, created_at \
+             FROM workflow_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        let rows: Vec<EventRow> = match &self.backend {
+            // A watcher reads once a step: on PostgreSQL on a connection of
+            // its own, out of the pool's way.
+            Backends::Postgres(pg) => {
+                pg.fetch_on_own(
+                    Own::EventReads,
+                    sqlx::query_as(SQL)
+                        .bind(id.to_string())
+                        .bind(after)
+                        .bind(i64::from(limit)),
+                )
+                .await?
+            }
+            Backends::Sqlite(sqlite) => {
+                sqlx::query_as(SQL)
+                    .bind(id.to_string())
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(sqlite.reader())
+                    .await?
+            }
+        };
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
