@@ -383,7 +383,9 @@ fn append_events(
         ][..],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
-    let run_id = WorkflowId(uuid_column(run)?);
+    // A run whose id is no UUID (a row written behind baton's back, being
+    // failed here) has no watchers to hand its events to.
+    let run_id = uuid_column(run).ok().map(WorkflowId);
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     for (seq, event) in (last - count + 1..).zip(events) {
         let data = json_text(&event.data)?;
@@ -397,14 +399,16 @@ fn append_events(
                 ("$6", &now_ms),
             ][..],
         )?;
-        log.push(WorkflowEvent {
-            run_id,
-            seq,
-            kind: event.kind.to_owned(),
-            task: event.task.map(str::to_owned),
-            data: event.data.clone(),
-            created_ms: now_ms,
-        });
+        if let Some(run_id) = run_id {
+            log.push(WorkflowEvent {
+                run_id,
+                seq,
+                kind: event.kind.to_owned(),
+                task: event.task.map(str::to_owned),
+                data: event.data.clone(),
+                created_ms: now_ms,
+            });
+        }
     }
     Ok((last, done, total))
 }

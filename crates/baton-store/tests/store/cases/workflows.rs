@@ -1175,4 +1175,39 @@ pub async fn workflow_unreadable_task_fails_its_run_not_every_claim(db: TestDb) 
             .is_empty(),
         "nothing is left to claim, and claiming works"
     );
+
+    // A run whose id is not a UUID, met by a slot refill: its row is failed
+    // and the completion that met it still commits.
+    db.execute(
+        "INSERT INTO workflow_runs (id, name, request, plan, workspace, device_id, status, \
+         total_tasks, created_at, updated_at) \
+         VALUES ('not-a-uuid', 'x', '{}', '{}', '/', 'd', 'running', 1, 6, 6)",
+    )
+    .await;
+    db.execute(
+        "INSERT INTO workflow_tasks (run_id, key, position, kind, spec, queue, priority, \
+         state, pending, max_attempts, timeout_ms, ready_at) \
+         VALUES ('not-a-uuid', 'odd', 0, 'noop', '{}', 'default', 9, 'ready', 0, 3, 1000, 6)",
+    )
+    .await;
+    let last = create(&store, &[task("z", &[])], 7).await;
+    let z = store
+        .claim_tasks(&ClaimRequest {
+            run: Some(last.id),
+            ..claim("w", 1, 8)
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    let done = complete_with(&store, last.id, "z", z.epoch, &next, 9).await;
+    assert!(done.next.is_none(), "{:?}", done.next);
+    assert_eq!(done.finished, Some(WorkflowStatus::Completed));
+    assert!(
+        store
+            .claim_tasks(&claim("w", 10, 10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the odd row was failed, not left ready"
+    );
 }
