@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use crate::error::StoreError;
 use crate::postgres::{Own, PgStore};
 use crate::rows::{check_text, uuid_column};
-use crate::store::{Backends, Store, on_pool};
+use crate::store::{Backends, BeginWrite, Store, on_pool};
 
 mod direct;
 
@@ -376,27 +376,17 @@ struct NewEvent<'a> {
     data: Value,
 }
 
-/// Begins a write transaction on whichever backend the store has, runs
-/// `$body` with it and commits. SQLite starts `IMMEDIATE`, so a transaction
-/// that reads before it writes never has to upgrade its lock when another
-/// process (the CLI beside a server) writes the same file.
+/// Begins a write transaction on whichever backend the store has
+/// ([`BeginWrite`]: `IMMEDIATE` on SQLite), runs `$body` with it and
+/// commits.
 macro_rules! in_tx {
     ($store:expr, |$tx:ident| $body:expr) => {
-        match &$store.backend {
-            Backends::Sqlite(sqlite) => {
-                let write = sqlite.writer().await;
-                let mut $tx = write.begin_with("BEGIN IMMEDIATE").await?;
-                let value = $body;
-                $tx.commit().await?;
-                value
-            }
-            Backends::Postgres(pg) => {
-                let mut $tx = pg.pool().begin().await?;
-                let value = $body;
-                $tx.commit().await?;
-                value
-            }
-        }
+        on_pool!($store, write, |pool| {
+            let mut $tx = pool.begin_write().await?;
+            let value = $body;
+            $tx.commit().await?;
+            value
+        })
     };
 }
 
