@@ -61,6 +61,7 @@ pub(crate) struct PgStore {
     /// engine's hot paths (see [`PgStore::fetch_on_own`]).
     completions: Arc<OwnConnection>,
     event_reads: Arc<OwnConnection>,
+    submissions: Arc<OwnConnection>,
 }
 
 /// The hot paths that have a connection of their own.
@@ -70,6 +71,8 @@ pub(crate) enum Own {
     Completions,
     /// Watchers' reads of a run's events, one per step.
     EventReads,
+    /// New runs, each waited for by whoever submits it.
+    Submissions,
 }
 
 /// One connection outside the pool, made on first use; `None` while it is
@@ -101,6 +104,7 @@ impl PgStore {
             pool,
             completions: Arc::default(),
             event_reads: Arc::default(),
+            submissions: Arc::default(),
         })
     }
 
@@ -130,6 +134,7 @@ impl PgStore {
         let own = match lane {
             Own::Completions => &self.completions,
             Own::EventReads => &self.event_reads,
+            Own::Submissions => &self.submissions,
         };
         let Ok(mut slot) = own.0.try_lock() else {
             return Ok(query.fetch_all(&self.pool).await?);
@@ -150,7 +155,7 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        for own in [&self.completions, &self.event_reads] {
+        for own in [&self.completions, &self.event_reads, &self.submissions] {
             if let Some(conn) = own.0.lock().await.take() {
                 let _ = conn.close().await;
             }

@@ -793,6 +793,130 @@ fn items_json(items: &[Finishing<'_>]) -> Result<String, StoreError> {
     Ok(Value::Array(payload).to_string())
 }
 
+/// A new run as the rows it becomes, one vector per task column, owned so
+/// it can cross to the SQLite thread and bind as PostgreSQL arrays. The
+/// run starts with its `workflow_started` event (number 1).
+pub(super) struct NewRunRows {
+    pub id: String,
+    pub name: String,
+    pub request: String,
+    pub plan: String,
+    pub workspace: String,
+    pub device_id: String,
+    pub now_ms: i64,
+    pub keys: Vec<String>,
+    pub kinds: Vec<String>,
+    pub specs: Vec<String>,
+    pub queues: Vec<String>,
+    pub priorities: Vec<i64>,
+    /// Dependencies of each task: 0 makes it ready at once.
+    pub pending: Vec<i64>,
+    pub max_attempts: Vec<i64>,
+    pub timeouts_ms: Vec<i64>,
+    pub edges_from: Vec<String>,
+    pub edges_to: Vec<String>,
+    /// The data of the `workflow_started` event.
+    pub started: String,
+}
+
+impl NewRunRows {
+    fn of(new: &NewWorkflow<'_>) -> Result<NewRunRows, StoreError> {
+        let count = new.tasks.len();
+        let mut rows = NewRunRows {
+            id: new.id.to_string(),
+            name: new.name.to_owned(),
+            request: json_text(new.request)?,
+            plan: json_text(new.plan)?,
+            workspace: new.workspace.to_owned(),
+            device_id: new.device_id.to_owned(),
+            now_ms: new.now_ms,
+            keys: Vec::with_capacity(count),
+            kinds: Vec::with_capacity(count),
+            specs: Vec::with_capacity(count),
+            queues: Vec::with_capacity(count),
+            priorities: Vec::with_capacity(count),
+            pending: Vec::with_capacity(count),
+            max_attempts: Vec::with_capacity(count),
+            timeouts_ms: Vec::with_capacity(count),
+            edges_from: Vec::new(),
+            edges_to: Vec::new(),
+            started: json!({ "name": new.name, "total_tasks": count }).to_string(),
+        };
+        for task in new.tasks {
+            check_text("task id", &task.key)?;
+            check_text("task queue", &task.queue)?;
+            rows.keys.push(task.key.clone());
+            rows.kinds.push(task.kind.clone());
+            rows.specs.push(json_text(&task.spec)?);
+            rows.queues.push(task.queue.clone());
+            rows.priorities.push(task.priority);
+            rows.pending.push(task.depends_on.len() as i64);
+            rows.max_attempts.push(task.max_attempts);
+            rows.timeouts_ms.push(task.timeout_ms);
+            for from in &task.depends_on {
+                rows.edges_from.push(from.clone());
+                rows.edges_to.push(task.key.clone());
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// A new run on PostgreSQL in one statement (so one round trip and one
+/// commit): the run, its tasks and edges from arrays, its first event and
+/// the notification that wakes workers and watchers. Foreign keys are
+/// checked at the statement's end, when the run row is there. Written as
+/// one transaction of many statements it took 3.2 ms of a 40-task chain's
+/// run on a durable cluster: a round trip per statement.
+async fn create_on_postgres(pg: &PgStore, rows: &NewRunRows) -> Result<(), StoreError> {
+    let query = sqlx::query_as::<_, (i64,)>(
+        "WITH run AS ( \
+             INSERT INTO workflow_runs (id, name, request, plan, workspace, device_id, \
+             status, total_tasks, last_event, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', cardinality($7::text[]), 1, $15, $15) \
+         ), tasks AS ( \
+             INSERT INTO workflow_tasks (run_id, key, position, kind, spec, queue, priority, \
+             state, pending, max_attempts, timeout_ms, ready_at) \
+             SELECT $1, t.key, t.ord - 1, t.kind, t.spec, t.queue, t.priority, \
+             CASE WHEN t.pending = 0 THEN 'ready' ELSE 'blocked' END, t.pending, \
+             t.max_attempts, t.timeout_ms, $15 \
+             FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], \
+             $12::bigint[], $13::bigint[], $14::bigint[]) WITH ORDINALITY \
+             AS t(key, kind, spec, queue, priority, pending, max_attempts, timeout_ms, ord) \
+         ), edges AS ( \
+             INSERT INTO workflow_edges (run_id, from_key, to_key) \
+             SELECT $1, e.from_key, e.to_key FROM unnest($16::text[], $17::text[]) \
+             AS e(from_key, to_key) \
+         ), started AS ( \
+             INSERT INTO workflow_events (run_id, seq, kind, task_key, data, created_at) \
+             VALUES ($1, 1, 'workflow_started', NULL, $18, $15) \
+         ) \
+         SELECT count(pg_notify($19, $20))",
+    )
+    .bind(&rows.id)
+    .bind(&rows.name)
+    .bind(&rows.request)
+    .bind(&rows.plan)
+    .bind(&rows.workspace)
+    .bind(&rows.device_id)
+    .bind(&rows.keys)
+    .bind(&rows.kinds)
+    .bind(&rows.specs)
+    .bind(&rows.queues)
+    .bind(&rows.priorities)
+    .bind(&rows.pending)
+    .bind(&rows.max_attempts)
+    .bind(&rows.timeouts_ms)
+    .bind(rows.now_ms)
+    .bind(&rows.edges_from)
+    .bind(&rows.edges_to)
+    .bind(&rows.started)
+    .bind(WORKFLOW_CHANNEL)
+    .bind(format!("{} {UPTO}1 {READY}", rows.id));
+    pg.fetch_on_own(Own::Submissions, query).await?;
+    Ok(())
+}
+
 /// A completion batch on PostgreSQL: the same transaction as
 /// [`direct::complete`], run server-side by `baton_complete_tasks`
 /// (migration 0009) in one round trip, the items bound as one array per
@@ -1178,92 +1302,36 @@ impl Store {
         check_text("workflow name", new.name)?;
         check_text("workspace", new.workspace)?;
         check_text("device id", new.device_id)?;
-        let request = json_text(new.request)?;
-        let plan = json_text(new.plan)?;
-        let tasks = new
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(position, task)| {
-                check_text("task id", &task.key)?;
-                check_text("task queue", &task.queue)?;
-                Ok((position as i64, task, json_text(&task.spec)?))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let id = new.id.to_string();
-        let now = new.now_ms;
-        in_tx!(self, |tx| {
-            sqlx::query(
-                "INSERT INTO workflow_runs (id, name, request, plan, workspace, device_id, \
-                 status, total_tasks, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $8)",
-            )
-            .bind(&id)
-            .bind(new.name)
-            .bind(&request)
-            .bind(&plan)
-            .bind(new.workspace)
-            .bind(new.device_id)
-            .bind(tasks.len() as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            for chunk in tasks.chunks(INSERT_CHUNK) {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO workflow_tasks (run_id, key, position, kind, spec, queue, \
-                     priority, state, pending, max_attempts, timeout_ms, ready_at) ",
-                );
-                insert.push_values(chunk, |mut b, (position, task, spec)| {
-                    let pending = task.depends_on.len() as i64;
-                    b.push_bind(&id)
-                        .push_bind(&task.key)
-                        .push_bind(*position)
-                        .push_bind(&task.kind)
-                        .push_bind(spec)
-                        .push_bind(&task.queue)
-                        .push_bind(task.priority)
-                        .push_bind(if pending == 0 { "ready" } else { "blocked" })
-                        .push_bind(pending)
-                        .push_bind(task.max_attempts)
-                        .push_bind(task.timeout_ms)
-                        .push_bind(now);
-                });
-                insert.build().execute(&mut *tx).await?;
+        let rows = NewRunRows::of(new)?;
+        match &self.backend {
+            Backends::Sqlite(sqlite) => {
+                sqlite
+                    .thread()
+                    .transaction(move |tx| direct::create_workflow(tx, &rows))
+                    .await?
             }
-            let edges: Vec<(&str, &str)> = new
-                .tasks
-                .iter()
-                .flat_map(|task| {
-                    task.depends_on
-                        .iter()
-                        .map(|from| (from.as_str(), task.key.as_str()))
-                })
-                .collect();
-            for chunk in edges.chunks(INSERT_CHUNK) {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO workflow_edges (run_id, from_key, to_key) ",
-                );
-                insert.push_values(chunk, |mut b, (from, to)| {
-                    b.push_bind(&id).push_bind(*from).push_bind(*to);
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
-            append_events!(
-                tx,
-                &id,
-                &[NewEvent {
-                    kind: "workflow_started",
-                    task: None,
-                    data: json!({ "name": new.name, "total_tasks": tasks.len() }),
-                }],
-                0i64,
-                now
-            );
-            tx.notify(&id, true).await?;
-        });
-        self.workflow(new.id)
-            .await?
-            .ok_or_else(|| StoreError::corrupt(format!("workflow {id} vanished after its insert")))
+            Backends::Postgres(pg) => create_on_postgres(pg, &rows).await?,
+        }
+        Ok(WorkflowRun {
+            id: new.id,
+            name: new.name.to_owned(),
+            request: new.request.clone(),
+            plan: new.plan.clone(),
+            workspace: new.workspace.to_owned(),
+            device_id: new.device_id.to_owned(),
+            status: WorkflowStatus::Running,
+            reason: None,
+            total_tasks: new.tasks.len() as i64,
+            done_tasks: 0,
+            last_event: 1,
+            result: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            created_ms: new.now_ms,
+            updated_ms: new.now_ms,
+            finished_ms: None,
+        })
     }
 
     /// A run by id.

@@ -1,8 +1,9 @@
 //! The workflow transactions SQLite runs on the store's own write thread
-//! ([`crate::sqlite_thread`]): a completion batch and a heartbeat, the
-//! engine's hot path. Each is one closure, so a step costs one hand-off to
-//! the thread instead of a round trip per statement. The SQL is the same
-//! text the sqlx paths use, bound by name (`$1` …).
+//! ([`crate::sqlite_thread`]): a new run, a completion batch and a
+//! heartbeat, the engine's hot path. Each is one closure, so it costs one
+//! hand-off to the thread instead of a round trip per statement.
+//! Statements that the sqlx paths run too are the same text, bound by name
+//! (`$1` …).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -14,8 +15,9 @@ use serde_json::{Value, json};
 use super::{
     BUMP_RUN_EVENTS, CANCEL_UNFINISHED, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow,
     ClaimedTask, CompletedBatch, Completion, FAIL_UNREADABLE, Hold, INSERT_EVENT, MARK_RUN_FAILED,
-    NewEvent, SQLITE_CLAIM_SET, Unreadable, WorkflowEvent, WorkflowStatus, fenced, json_column,
-    json_text, readable, sqlite_claim_sql, started_event, unreadable_error, without_runs_of,
+    NewEvent, NewRunRows, SQLITE_CLAIM_SET, Unreadable, WorkflowEvent, WorkflowStatus, fenced,
+    json_column, json_text, readable, sqlite_claim_sql, started_event, unreadable_error,
+    without_runs_of,
 };
 use crate::error::StoreError;
 use crate::rows::uuid_column;
@@ -31,6 +33,21 @@ const FINISH_RUN: &str = "UPDATE workflow_runs SET status = 'completed', result 
      completion_tokens = (SELECT COALESCE(SUM(completion_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
      cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM workflow_tasks WHERE run_id = $1) \
      WHERE id = $1";
+
+/// Inserts a new run with last event 1, its `workflow_started`.
+const INSERT_RUN: &str = "INSERT INTO workflow_runs (id, name, request, plan, workspace, \
+     device_id, status, total_tasks, last_event, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, 1, $8, $8)";
+
+/// Inserts one task of run `$1`, ready when it has no dependency.
+const INSERT_TASK: &str = "INSERT INTO workflow_tasks (run_id, key, position, kind, spec, \
+     queue, priority, state, pending, max_attempts, timeout_ms, ready_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 = 0 THEN 'ready' ELSE 'blocked' END, \
+     $8, $9, $10, $11)";
+
+/// Inserts one edge of run `$1`.
+const INSERT_EDGE: &str =
+    "INSERT INTO workflow_edges (run_id, from_key, to_key) VALUES ($1, $2, $3)";
 
 /// A batch item as the thread needs it: which task, how it must be held,
 /// and the data of its `task_completed` event.
@@ -69,6 +86,58 @@ impl Successors {
             now_ms,
         }
     }
+}
+
+/// A new run: its row, tasks, edges and first event, in one transaction
+/// of statements prepared once per connection.
+pub(super) fn create_workflow(tx: &Transaction<'_>, run: &NewRunRows) -> Result<(), StoreError> {
+    let total = run.keys.len() as i64;
+    tx.prepare_cached(INSERT_RUN)?.execute(
+        &[
+            ("$1", &run.id as &dyn ToSql),
+            ("$2", &run.name),
+            ("$3", &run.request),
+            ("$4", &run.plan),
+            ("$5", &run.workspace),
+            ("$6", &run.device_id),
+            ("$7", &total),
+            ("$8", &run.now_ms),
+        ][..],
+    )?;
+    let mut task = tx.prepare_cached(INSERT_TASK)?;
+    for at in 0..run.keys.len() {
+        let position = at as i64;
+        task.execute(
+            &[
+                ("$1", &run.id as &dyn ToSql),
+                ("$2", &run.keys[at]),
+                ("$3", &position),
+                ("$4", &run.kinds[at]),
+                ("$5", &run.specs[at]),
+                ("$6", &run.queues[at]),
+                ("$7", &run.priorities[at]),
+                ("$8", &run.pending[at]),
+                ("$9", &run.max_attempts[at]),
+                ("$10", &run.timeouts_ms[at]),
+                ("$11", &run.now_ms),
+            ][..],
+        )?;
+    }
+    let mut edge = tx.prepare_cached(INSERT_EDGE)?;
+    for (from, to) in run.edges_from.iter().zip(&run.edges_to) {
+        edge.execute(&[("$1", &run.id as &dyn ToSql), ("$2", from), ("$3", to)][..])?;
+    }
+    tx.prepare_cached(INSERT_EVENT)?.execute(
+        &[
+            ("$1", &run.id as &dyn ToSql),
+            ("$2", &1i64),
+            ("$3", &"workflow_started"),
+            ("$4", &None::<String>),
+            ("$5", &run.started),
+            ("$6", &run.now_ms),
+        ][..],
+    )?;
+    Ok(())
 }
 
 /// A completion batch, set-based: one statement completes every item still

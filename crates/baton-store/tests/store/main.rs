@@ -57,6 +57,7 @@ on_both_backends!(
     workflow_successors_of_limited_or_unserved_queues_are_released,
     workflow_completion_recovers_from_a_cut_connection,
     workflow_unreadable_task_fails_its_run_not_every_claim,
+    workflow_created_run_is_stored_as_reported,
     migrations_are_idempotent_on_reopen,
     ping_reports_backend,
     device_state_upserts_newer_stamp_wins,

@@ -751,6 +751,95 @@ pub async fn workflow_list_pages_runs_of_one_millisecond(db: TestDb) {
     assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
 }
 
+/// A new run is stored as its creation reports it, whatever its size (a
+/// fan-out wider than any statement chunk): every task with its columns,
+/// dependencies and state, one `workflow_started` event; and a plan the
+/// store refuses (a task id twice) leaves nothing behind.
+pub async fn workflow_created_run_is_stored_as_reported(db: TestDb) {
+    let store = db.open().await;
+    let leaves: Vec<String> = (0..1200).map(|at| format!("leaf{at}")).collect();
+    let mut tasks = vec![task("root", &[])];
+    for (at, leaf) in leaves.iter().enumerate() {
+        let mut leaf = task(leaf, &["root"]);
+        leaf.priority = at as i64 % 3;
+        leaf.queue = if at % 2 == 0 { "default" } else { "slow" }.to_owned();
+        leaf.max_attempts = 1 + at as i64 % 4;
+        leaf.timeout_ms = 1000 + at as i64;
+        tasks.push(leaf);
+    }
+    let refs: Vec<&str> = leaves.iter().map(String::as_str).collect();
+    tasks.push(task("join", &refs));
+    let run = create(&store, &tasks, 5).await;
+    assert_eq!(
+        store.workflow(run.id).await.unwrap().as_ref(),
+        Some(&run),
+        "the run as stored"
+    );
+    assert_eq!((run.total_tasks, run.last_event), (1202, 1));
+    let stored = store.workflow_tasks(run.id).await.unwrap();
+    assert_eq!(stored.len(), tasks.len());
+    for (at, (stored, given)) in stored.iter().zip(&tasks).enumerate() {
+        assert_eq!(stored.key, given.key);
+        assert_eq!(stored.position, at as i64);
+        assert_eq!(stored.kind, given.kind);
+        assert_eq!(stored.spec, given.spec);
+        assert_eq!(stored.queue, given.queue);
+        assert_eq!(stored.priority, given.priority);
+        assert_eq!(stored.max_attempts, given.max_attempts);
+        assert_eq!(stored.timeout_ms, given.timeout_ms);
+        assert_eq!(stored.ready_at_ms, 5);
+        let mut deps = stored.depends_on.clone();
+        let mut wanted = given.depends_on.clone();
+        deps.sort();
+        wanted.sort();
+        assert_eq!(deps, wanted, "dependencies of {}", given.key);
+        assert_eq!(stored.pending, given.depends_on.len() as i64);
+        let state = if given.depends_on.is_empty() {
+            TaskState::Ready
+        } else {
+            TaskState::Blocked
+        };
+        assert_eq!(stored.state, state, "state of {}", given.key);
+    }
+    let events = store.workflow_events(run.id, 0, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].seq, events[0].kind.as_str(), events[0].created_ms),
+        (1, "workflow_started", 5)
+    );
+    assert_eq!(
+        events[0].data,
+        json!({ "name": "test", "total_tasks": 1202 })
+    );
+
+    let twice = [task("a", &[]), task("a", &[])];
+    let request = json!({ "description": "test" });
+    let plan = json!({ "tasks": [] });
+    let refused = WorkflowId::new();
+    store
+        .create_workflow(&NewWorkflow {
+            id: refused,
+            name: "twice",
+            request: &request,
+            plan: &plan,
+            workspace: "/w",
+            device_id: "desktop-1",
+            tasks: &twice,
+            now_ms: 6,
+        })
+        .await
+        .expect_err("a task id twice is refused");
+    assert_eq!(store.workflow(refused).await.unwrap(), None);
+    assert!(store.workflow_tasks(refused).await.unwrap().is_empty());
+    assert!(
+        store
+            .workflow_events(refused, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Completions of held tasks, in the order given, each with `out`.
 fn completing<'a>(
     held: impl Iterator<Item = &'a ClaimedTask>,
