@@ -62,6 +62,7 @@ pub(crate) struct PgStore {
     completions: Arc<OwnConnection>,
     event_reads: Arc<OwnConnection>,
     submissions: Arc<OwnConnection>,
+    claims: Arc<OwnConnection>,
 }
 
 /// The hot paths that have a connection of their own.
@@ -73,6 +74,8 @@ pub(crate) enum Own {
     EventReads,
     /// New runs, each waited for by whoever submits it.
     Submissions,
+    /// Idle workers' claims.
+    Claims,
 }
 
 /// One connection outside the pool, made on first use; `None` while it is
@@ -105,6 +108,7 @@ impl PgStore {
             completions: Arc::default(),
             event_reads: Arc::default(),
             submissions: Arc::default(),
+            claims: Arc::default(),
         })
     }
 
@@ -135,6 +139,7 @@ impl PgStore {
             Own::Completions => &self.completions,
             Own::EventReads => &self.event_reads,
             Own::Submissions => &self.submissions,
+            Own::Claims => &self.claims,
         };
         let Ok(mut slot) = own.0.try_lock() else {
             return Ok(query.fetch_all(&self.pool).await?);
@@ -155,7 +160,12 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        for own in [&self.completions, &self.event_reads, &self.submissions] {
+        for own in [
+            &self.completions,
+            &self.event_reads,
+            &self.submissions,
+            &self.claims,
+        ] {
             if let Some(conn) = own.0.lock().await.take() {
                 let _ = conn.close().await;
             }

@@ -392,21 +392,6 @@ macro_rules! in_tx {
 
 /// What differs between the backends inside a workflow transaction.
 trait Dialect {
-    /// Claims up to `limit` ready tasks of `queue` (one limited queue) or of
-    /// every unlimited queue in `queues` (all when `None`).
-    fn claim_rows(
-        &mut self,
-        claim: &ClaimRequest<'_>,
-        queue: Option<&str>,
-        limit: i64,
-    ) -> impl std::future::Future<Output = Result<Vec<ClaimedRow>, sqlx::Error>> + Send;
-
-    /// Serialises claims on one limited queue until the commit.
-    fn lock_queue(
-        &mut self,
-        queue: &str,
-    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
-
     /// Tells other processes the run changed, at commit; `ready` when it
     /// has tasks no worker holds yet, so idle workers look.
     fn notify(
@@ -451,110 +436,13 @@ impl ClaimedRow {
     }
 }
 
-/// The filter of a claim, as SQL over a bound parameter `$5` (the queue or
-/// the list of queues) and the run, which is a UUID and so is written in.
-fn claim_filter(queue: Option<&str>, claim: &ClaimRequest<'_>, list_sql: &str) -> String {
-    let queues = match (queue, claim.queues) {
-        (Some(_), _) => "queue = $5".to_owned(),
-        (None, None) => "queue NOT IN (SELECT name FROM workflow_queues)".to_owned(),
-        (None, Some(_)) => {
-            format!("queue NOT IN (SELECT name FROM workflow_queues) AND {list_sql}")
-        }
-    };
-    match claim.run {
-        Some(run) => format!("{queues} AND run_id = '{run}'"),
-        None => queues,
-    }
-}
-
-/// What a claim sets on SQLite: worker `$1`, lease until `$2`, now `$3`.
-const SQLITE_CLAIM_SET: &str = "state = 'claimed', epoch = epoch + 1, \
-     attempts = attempts + 1, worker_id = $1, lease_until = $2, \
-     started_at = COALESCE(started_at, $3)";
-
-/// The claim of up to `$4` ready tasks on SQLite (see
-/// [`Dialect::claim_rows`]), for sqlx and for the write thread alike.
-fn sqlite_claim_sql(claim: &ClaimRequest<'_>, queue: Option<&str>) -> String {
-    let filter = claim_filter(queue, claim, "queue IN (SELECT value FROM json_each($5))");
-    format!(
-        "UPDATE workflow_tasks SET {SQLITE_CLAIM_SET} \
-         WHERE (run_id, key) IN (SELECT run_id, key FROM workflow_tasks \
-         WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
-         ORDER BY priority DESC, ready_at LIMIT $4) \
-         RETURNING {CLAIMED_COLUMNS}"
-    )
-}
-
 impl Dialect for sqlx::Transaction<'_, sqlx::Sqlite> {
-    async fn claim_rows(
-        &mut self,
-        claim: &ClaimRequest<'_>,
-        queue: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let sql = sqlite_claim_sql(claim, queue);
-        let query = sqlx::query_as(&sql)
-            .bind(claim.worker)
-            .bind(claim.now_ms + claim.lease_ms)
-            .bind(claim.now_ms)
-            .bind(limit);
-        let query = match (queue, claim.queues) {
-            (Some(queue), _) => query.bind(queue.to_owned()),
-            (None, Some(queues)) => query.bind(serde_json::to_string(queues).unwrap_or_default()),
-            (None, None) => query,
-        };
-        query.fetch_all(&mut **self).await
-    }
-
-    async fn lock_queue(&mut self, _queue: &str) -> Result<(), sqlx::Error> {
-        Ok(())
-    }
-
     async fn notify(&mut self, _run: &str, _ready: bool) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }
 
 impl Dialect for sqlx::Transaction<'_, sqlx::Postgres> {
-    async fn claim_rows(
-        &mut self,
-        claim: &ClaimRequest<'_>,
-        queue: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-        let filter = claim_filter(queue, claim, "queue = ANY($5)");
-        let sql = format!(
-            "WITH picked AS (SELECT run_id, key FROM workflow_tasks \
-             WHERE state = 'ready' AND ready_at <= $3 AND {filter} \
-             ORDER BY priority DESC, ready_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             UPDATE workflow_tasks t SET state = 'claimed', epoch = t.epoch + 1, \
-             attempts = t.attempts + 1, worker_id = $1, lease_until = $2, \
-             started_at = COALESCE(t.started_at, $3) \
-             FROM picked WHERE t.run_id = picked.run_id AND t.key = picked.key \
-             RETURNING t.run_id, t.key, t.kind, t.spec, t.queue, t.epoch, t.attempts, \
-             t.max_attempts, t.timeout_ms, t.checkpoint"
-        );
-        let query = sqlx::query_as(&sql)
-            .bind(claim.worker)
-            .bind(claim.now_ms + claim.lease_ms)
-            .bind(claim.now_ms)
-            .bind(limit);
-        let query = match (queue, claim.queues) {
-            (Some(queue), _) => query.bind(queue.to_owned()),
-            (None, Some(queues)) => query.bind(queues.to_vec()),
-            (None, None) => query,
-        };
-        query.fetch_all(&mut **self).await
-    }
-
-    async fn lock_queue(&mut self, queue: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1 FROM workflow_queues WHERE name = $1 FOR UPDATE")
-            .bind(queue)
-            .execute(&mut **self)
-            .await?;
-        Ok(())
-    }
-
     async fn notify(&mut self, run: &str, ready: bool) -> Result<(), sqlx::Error> {
         let payload = if ready {
             format!("{run} {READY}")
@@ -1067,23 +955,6 @@ fn started_event<'a>(task: &'a ClaimedTask, worker: &str) -> NewEvent<'a> {
     }
 }
 
-/// Groups claimed rows into per-run `task_started` events and appends them.
-macro_rules! record_claims {
-    ($tx:ident, $claimed:expr, $worker:expr, $now:expr) => {{
-        let claimed: &[ClaimedTask] = $claimed;
-        let mut by_run: BTreeMap<String, Vec<NewEvent<'_>>> = BTreeMap::new();
-        for task in claimed {
-            by_run
-                .entry(task.run_id.to_string())
-                .or_default()
-                .push(started_event(task, $worker));
-        }
-        for (run, events) in &by_run {
-            append_events!($tx, run, events, 0i64, $now);
-        }
-    }};
-}
-
 #[derive(sqlx::FromRow)]
 struct RunRow {
     id: String,
@@ -1503,48 +1374,45 @@ impl Store {
 
     /// Claims up to `claim.limit` ready tasks for a worker, most urgent
     /// first; a queue with a concurrency limit gives out only what fits.
+    /// One transaction: on the SQLite thread ([`direct::claim`]), or
+    /// `baton_claim_tasks` on PostgreSQL (migration 0011).
     pub async fn claim_tasks(
         &self,
         claim: &ClaimRequest<'_>,
     ) -> Result<Vec<ClaimedTask>, StoreError> {
         check_text("worker id", claim.worker)?;
-        let limit = i64::from(claim.limit.max(1));
-        let limited: Vec<(String, i64)> = on_pool!(self, read, |pool| {
-            sqlx::query_as("SELECT name, concurrency FROM workflow_queues ORDER BY name")
-                .fetch_all(pool)
-                .await?
-        });
-        let claimed = in_tx!(self, |tx| {
-            let rows = tx.claim_rows(claim, None, limit).await?;
-            let (mut claimed, mut unreadable) = readable(rows);
-            for (queue, concurrency) in &limited {
-                let left = limit - claimed.len() as i64;
-                if left <= 0 {
-                    break;
-                }
-                if claim.queues.is_some_and(|queues| !queues.contains(queue)) {
-                    continue;
-                }
-                tx.lock_queue(queue).await?;
-                let (held,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM workflow_tasks WHERE queue = $1 AND state = 'claimed'",
-                )
-                .bind(queue)
-                .fetch_one(&mut *tx)
-                .await?;
-                let room = (concurrency - held).min(left);
-                if room > 0 {
-                    let (tasks, bad) = readable(tx.claim_rows(claim, Some(queue), room).await?);
-                    claimed.extend(tasks);
-                    unreadable.extend(bad);
-                }
+        let limit = claim.limit.max(1);
+        match &self.backend {
+            Backends::Sqlite(sqlite) => {
+                let wanted = direct::Claimant::of_claim(claim);
+                let now_ms = claim.now_ms;
+                sqlite
+                    .thread()
+                    .transaction(move |tx| {
+                        direct::claim(tx, &wanted.request(limit as usize, now_ms))
+                    })
+                    .await
             }
-            without_runs_of(&mut claimed, &unreadable);
-            record_claims!(tx, &claimed, claim.worker, claim.now_ms);
-            fail_unreadable!(tx, &unreadable, claim.now_ms);
-            claimed
-        });
-        Ok(claimed)
+            Backends::Postgres(pg) => {
+                let sql = format!(
+                    "SELECT {CLAIMED_COLUMNS} FROM baton_claim_tasks($1, $2, $3, $4, $5, $6)"
+                );
+                let query = sqlx::query_as(&sql)
+                    .bind(claim.worker)
+                    .bind(claim.lease_ms)
+                    .bind(claim.queues.map(<[String]>::to_vec))
+                    .bind(claim.run.map(|run| run.to_string()))
+                    .bind(i64::from(limit))
+                    .bind(claim.now_ms);
+                let (mut claimed, unreadable) =
+                    readable(pg.fetch_on_own(Own::Claims, query).await?);
+                if !unreadable.is_empty() {
+                    without_runs_of(&mut claimed, &unreadable);
+                    in_tx!(self, |tx| fail_unreadable!(tx, &unreadable, claim.now_ms));
+                }
+                Ok(claimed)
+            }
+        }
     }
 
     /// Stores what an attempt produced before it is used (a model's
@@ -1646,7 +1514,7 @@ impl Store {
                         event: completed_data(&item.outcome),
                     })
                     .collect();
-                let next = next.map(direct::Successors::of);
+                let next = next.map(direct::Claimant::of_next);
                 let batch = sqlite
                     .thread()
                     .transaction(move |tx| {

@@ -15,9 +15,8 @@ use serde_json::{Value, json};
 use super::{
     BUMP_RUN_EVENTS, CANCEL_UNFINISHED, CLAIMED_COLUMNS, ClaimNext, ClaimRequest, ClaimedRow,
     ClaimedTask, CompletedBatch, Completion, FAIL_UNREADABLE, Hold, INSERT_EVENT, MARK_RUN_FAILED,
-    NewEvent, NewRunRows, SQLITE_CLAIM_SET, Unreadable, WorkflowEvent, WorkflowStatus, fenced,
-    json_column, json_text, readable, sqlite_claim_sql, started_event, unreadable_error,
-    without_runs_of,
+    NewEvent, NewRunRows, Unreadable, WorkflowEvent, WorkflowStatus, fenced, json_column,
+    json_text, readable, started_event, unreadable_error, without_runs_of,
 };
 use crate::error::StoreError;
 use crate::rows::uuid_column;
@@ -33,6 +32,37 @@ const FINISH_RUN: &str = "UPDATE workflow_runs SET status = 'completed', result 
      completion_tokens = (SELECT COALESCE(SUM(completion_tokens), 0) FROM workflow_tasks WHERE run_id = $1), \
      cost_usd = (SELECT COALESCE(SUM(cost_usd), 0) FROM workflow_tasks WHERE run_id = $1) \
      WHERE id = $1";
+
+/// What a claim sets: worker `$1`, lease until `$2`, now `$3`.
+const CLAIM_SET: &str = "state = 'claimed', epoch = epoch + 1, \
+     attempts = attempts + 1, worker_id = $1, lease_until = $2, \
+     started_at = COALESCE(started_at, $3)";
+
+/// The claim of up to `$4` ready tasks, most urgent first: of one limited
+/// `queue` (bound as `$5`), or of the unlimited queues the worker serves
+/// (the list as JSON in `$5` when it names some); of one run when it asks.
+/// The run is a UUID and so is written in.
+fn claim_sql(claim: &ClaimRequest<'_>, queue: Option<&str>) -> String {
+    let queues = match (queue, claim.queues) {
+        (Some(_), _) => "queue = $5",
+        (None, None) => "queue NOT IN (SELECT name FROM workflow_queues)",
+        (None, Some(_)) => {
+            "queue NOT IN (SELECT name FROM workflow_queues) \
+             AND queue IN (SELECT value FROM json_each($5))"
+        }
+    };
+    let run = claim
+        .run
+        .map(|run| format!(" AND run_id = '{run}'"))
+        .unwrap_or_default();
+    format!(
+        "UPDATE workflow_tasks SET {CLAIM_SET} \
+         WHERE (run_id, key) IN (SELECT run_id, key FROM workflow_tasks \
+         WHERE state = 'ready' AND ready_at <= $3 AND {queues}{run} \
+         ORDER BY priority DESC, ready_at LIMIT $4) \
+         RETURNING {CLAIMED_COLUMNS}"
+    )
+}
 
 /// Inserts a new run with last event 1, its `workflow_started`.
 const INSERT_RUN: &str = "INSERT INTO workflow_runs (id, name, request, plan, workspace, \
@@ -58,17 +88,19 @@ pub(super) struct Held {
     pub event: Value,
 }
 
-/// A [`ClaimNext`] that can cross to the thread.
-pub(super) struct Successors {
+/// Who claims, and from which queues and run: a [`ClaimNext`] or a
+/// [`ClaimRequest`] without its limit and time, owned so it can cross to
+/// the thread.
+pub(super) struct Claimant {
     worker: String,
     queues: Option<Vec<String>>,
     run: Option<WorkflowId>,
     lease_ms: i64,
 }
 
-impl Successors {
-    pub fn of(next: &ClaimNext<'_>) -> Successors {
-        Successors {
+impl Claimant {
+    pub fn of_next(next: &ClaimNext<'_>) -> Claimant {
+        Claimant {
             worker: next.worker.to_owned(),
             queues: next.queues.map(<[String]>::to_vec),
             run: next.run,
@@ -76,12 +108,22 @@ impl Successors {
         }
     }
 
-    fn refill(&self, free: usize, now_ms: i64) -> ClaimRequest<'_> {
+    pub fn of_claim(claim: &ClaimRequest<'_>) -> Claimant {
+        Claimant {
+            worker: claim.worker.to_owned(),
+            queues: claim.queues.map(<[String]>::to_vec),
+            run: claim.run,
+            lease_ms: claim.lease_ms,
+        }
+    }
+
+    /// The claim of `limit` tasks for this worker.
+    pub fn request(&self, limit: usize, now_ms: i64) -> ClaimRequest<'_> {
         ClaimRequest {
             worker: &self.worker,
             queues: self.queues.as_deref(),
             run: self.run,
-            limit: u32::try_from(free).unwrap_or(u32::MAX),
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
             lease_ms: self.lease_ms,
             now_ms,
         }
@@ -152,7 +194,7 @@ pub(super) fn complete(
     tx: &Transaction<'_>,
     items: &[Held],
     payload: &str,
-    next: Option<&Successors>,
+    next: Option<&Claimant>,
     now_ms: i64,
 ) -> Result<CompletedBatch, StoreError> {
     let mut log = Vec::new();
@@ -231,7 +273,7 @@ pub(super) fn complete(
             let lease_until = now_ms + next.lease_ms;
             let rows: Vec<ClaimedRow> = tx
                 .prepare_cached(&format!(
-                    "UPDATE workflow_tasks SET {SQLITE_CLAIM_SET} \
+                    "UPDATE workflow_tasks SET {CLAIM_SET} \
                      WHERE state = 'ready' AND queue NOT IN (SELECT name FROM workflow_queues) \
                      AND (run_id, key) IN \
                      (SELECT value ->> 'run', value ->> 'key' FROM json_each($4)) \
@@ -255,7 +297,12 @@ pub(super) fn complete(
         // serves, so a fan-out's leaves flow through them without claims.
         let free = done.len().saturating_sub(handed.len());
         if free > 0 {
-            let (tasks, bad) = readable(claim_rows(tx, &next.refill(free, now_ms), free as i64)?);
+            let (tasks, bad) = readable(claim_rows(
+                tx,
+                &next.request(free, now_ms),
+                None,
+                free as i64,
+            )?);
             handed.extend(tasks);
             unreadable.extend(bad);
         }
@@ -337,6 +384,61 @@ pub(super) fn complete(
     })
 }
 
+/// A worker's claim (see [`crate::Store::claim_tasks`]): the unlimited
+/// queues first, then each limited queue it serves, in name order, with
+/// what still fits under its limit; then a `task_started` event per task.
+/// The write thread runs one transaction at a time, so counting a limited
+/// queue's claimed tasks and claiming up to its limit cannot race another
+/// claim.
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    claim: &ClaimRequest<'_>,
+) -> Result<Vec<ClaimedTask>, StoreError> {
+    let limit = i64::from(claim.limit.max(1));
+    let limited: Vec<(String, i64)> = tx
+        .prepare_cached("SELECT name, concurrency FROM workflow_queues ORDER BY name")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let (mut claimed, mut unreadable) = readable(claim_rows(tx, claim, None, limit)?);
+    for (queue, concurrency) in &limited {
+        let left = limit - claimed.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        if claim.queues.is_some_and(|queues| !queues.contains(queue)) {
+            continue;
+        }
+        let held: i64 = tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM workflow_tasks WHERE queue = $1 AND state = 'claimed'",
+            )?
+            .query_row(&[("$1", queue as &dyn ToSql)][..], |row| row.get(0))?;
+        let room = (concurrency - held).min(left);
+        if room > 0 {
+            let (tasks, bad) = readable(claim_rows(tx, claim, Some(queue), room)?);
+            claimed.extend(tasks);
+            unreadable.extend(bad);
+        }
+    }
+    without_runs_of(&mut claimed, &unreadable);
+    let mut by_run: BTreeMap<String, Vec<NewEvent<'_>>> = BTreeMap::new();
+    for task in &claimed {
+        by_run
+            .entry(task.run_id.to_string())
+            .or_default()
+            .push(started_event(task, claim.worker));
+    }
+    // Claims are not handed to watchers: they read them on their next wake.
+    let mut log = Vec::new();
+    for (run, events) in &by_run {
+        append_events(tx, run, events, 0, claim.now_ms, &mut log)?;
+    }
+    for (run, key, why) in &unreadable {
+        fail_unreadable(tx, run, key, why, claim.now_ms, &mut log)?;
+    }
+    Ok(claimed)
+}
+
 /// Fails an unreadable claimed task and its run (see [`super::readable`]).
 fn fail_unreadable(
     tx: &Transaction<'_>,
@@ -391,10 +493,12 @@ pub(super) fn heartbeat(
     Ok(renewed as u64)
 }
 
-/// [`super::Dialect::claim_rows`] on the thread.
+/// Claims up to `limit` ready tasks: of one limited `queue`, or of the
+/// unlimited queues `claim` serves (see [`claim_sql`]).
 fn claim_rows(
     tx: &Transaction<'_>,
     claim: &ClaimRequest<'_>,
+    queue: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ClaimedRow>, StoreError> {
     let lease_until = claim.now_ms + claim.lease_ms;
@@ -407,11 +511,13 @@ fn claim_rows(
         ("$3", &claim.now_ms),
         ("$4", &limit),
     ];
-    if let Some(queues) = &queues {
-        params.push(("$5", queues));
+    match (&queue, &queues) {
+        (Some(queue), _) => params.push(("$5", queue)),
+        (None, Some(queues)) => params.push(("$5", queues)),
+        (None, None) => {}
     }
     let rows = tx
-        .prepare_cached(&sqlite_claim_sql(claim, None))?
+        .prepare_cached(&claim_sql(claim, queue))?
         .query_map(&params[..], claimed_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)

@@ -1233,8 +1233,11 @@ pub async fn workflow_unreadable_task_fails_its_run_not_every_claim(db: TestDb) 
     // (Its task list stays unreadable, and says so: the store reports a
     // corrupt row rather than altering it.)
     assert!(store.workflow_tasks(broken.id).await.is_err());
+    // On PostgreSQL the claim commits (with its `task_started` events)
+    // before its rows are read, and the run fails in the next transaction.
+    let kinds = event_kinds(&store, broken.id).await;
     assert_eq!(
-        &event_kinds(&store, broken.id).await[1..],
+        &kinds[kinds.len() - 2..],
         ["task_failed:bad", "workflow_failed"]
     );
 
