@@ -14,10 +14,13 @@
 # (fsync on), started here under bench/.data/pg-durable and stopped at exit;
 # the test cluster runs with fsync off and would flatter both engines.
 # Then claim throughput: 4 workers (each its own pool) drain 10 fan-outs of
-# 1,000 no-op tasks on PostgreSQL.
+# 1,000 no-op tasks on PostgreSQL, each worker running 16 (the engine's
+# default), 64, 128 and 256 tasks at once: more at once make bigger
+# completion batches.
 #
 # Usage: bench/workflow.sh
 # Env:   REPEATS=7  SHAPES=chain40,fan10,fan100,fan1000  SLEEPS=0,50
+#        CLAIM_CONCURRENCY="16 64 128 256"
 #        RESULTS=FILE (default bench/results/workflow-<date>.json)
 # Output: the JSON records of every case and a Markdown table on stdout.
 set -euo pipefail
@@ -26,6 +29,7 @@ cd "$(dirname "$0")/.."
 REPEATS=${REPEATS:-7}
 SHAPES=${SHAPES:-chain40,fan10,fan100,fan1000}
 SLEEPS=${SLEEPS:-0,50}
+CLAIM_CONCURRENCY=${CLAIM_CONCURRENCY:-16 64 128 256}
 RESULTS=${RESULTS:-bench/results/workflow-$(date +%F).json}
 PY=.venv/bin/python
 WORK=$(mktemp -d)
@@ -66,12 +70,14 @@ echo "== baton, PostgreSQL" >&2
 run_baton postgres "$PG"
 echo "== LangGraph, PostgreSQL" >&2
 run_langgraph postgres --postgres-url "$PG"
-echo "== claim throughput, 4 workers, PostgreSQL" >&2
-"$BIN" --database "$PG" --mode claim --workers 4 --runs 10 --leaves 1000 \
-    --json "$WORK/claim.json" >&2
+for concurrency in $CLAIM_CONCURRENCY; do
+    echo "== claim throughput, 4 workers x $concurrency tasks at once, PostgreSQL" >&2
+    "$BIN" --database "$PG" --mode claim --workers 4 --runs 10 --leaves 1000 \
+        --concurrency "$concurrency" --json "$WORK/claim-$concurrency.json" >&2
+done
 
 mkdir -p "$(dirname "$RESULTS")"
-"$PY" - "$RESULTS" "$WORK"/baton-*.json "$WORK"/langgraph-*.json "$WORK/claim.json" <<'EOF'
+"$PY" - "$RESULTS" "$WORK"/baton-*.json "$WORK"/langgraph-*.json "$WORK"/claim-*.json <<'EOF'
 import json, platform, sys
 out, *files = sys.argv[1:]
 records = [r for f in files for r in (lambda d: d if isinstance(d, list) else [d])(json.load(open(f)))]
@@ -90,9 +96,9 @@ for (store, shape, sleep), pair in sorted(rows.items()):
           f"{cell(b, 'median_ms', '%.1f')} | {cell(b, 'per_task_overhead_ms', '%.3f')} | "
           f"{cell(l, 'median_ms', '%.1f')} | {cell(l, 'per_task_overhead_ms', '%.3f')} | "
           f"{cell(b, 'tasks_per_s', '%.0f')} | {cell(l, 'tasks_per_s', '%.0f')} |")
-for r in records:
-    if r.get("mode") == "claim":
-        print(f"\nclaim throughput, {r['workers']} workers on PostgreSQL: {r['tasks_per_s']:.0f} tasks/s "
-              f"({r['tasks']} tasks in {r['seconds']:.2f} s)")
+claims = sorted((r for r in records if r.get("mode") == "claim"), key=lambda r: r["concurrency"])
+for r in claims:
+    print(f"\nclaim throughput, {r['workers']} workers x {r['concurrency']} tasks at once on "
+          f"PostgreSQL: {r['tasks_per_s']:.0f} tasks/s ({r['tasks']} tasks in {r['seconds']:.2f} s)")
 EOF
 echo "results: $RESULTS" >&2
