@@ -547,12 +547,12 @@ impl Engine {
         after: i64,
     ) -> Result<impl Stream<Item = Result<WorkflowEvent, EngineError>> + Send + 'static, EngineError>
     {
-        self.exists(id).await?;
+        // The run as the watcher came: whether it had already ended.
+        let mut at_start = Some(self.exists(id).await?);
         let engine = self.clone();
         let mut changed = self.inner.changed.subscribe();
         Ok(async_stream::try_stream! {
             let mut last = after;
-            let mut first = true;
             // Events this process's commits handed over, given out without
             // reading the log (see `changes`).
             let mut handed: Option<Vec<WorkflowEvent>> = None;
@@ -567,21 +567,33 @@ impl Engine {
                     }
                 };
                 let mut ended = false;
+                let mut completed = false;
                 for event in page {
                     last = event.seq;
                     ended = is_final_event(&event.kind);
+                    completed = event.kind == "workflow_completed";
                     yield event;
+                }
+                // A completed run is never resumed: its end is its last
+                // event.
+                if completed {
+                    break;
                 }
                 if full {
                     continue;
                 }
-                // The end: the run is over and every event is out. Looked
-                // at after a final event (the run may have been resumed
-                // since) and once at the start (it may have ended before
-                // this watcher came); not on every wake.
-                if ended || first {
-                    first = false;
-                    let run = engine.exists(id).await?;
+                // The end: the run is over and every event is out. Read
+                // after any other final event (a failed or cancelled run
+                // may have been resumed since); at the start, the run as
+                // the watcher came tells whether it had ended before (its
+                // events were all read if no later one came); not on
+                // every wake.
+                let start = at_start.take();
+                if ended || start.is_some() {
+                    let run = match start {
+                        Some(run) if !ended => run,
+                        _ => engine.exists(id).await?,
+                    };
                     if run.status.is_final() && run.last_event <= last {
                         break;
                     }

@@ -154,6 +154,7 @@ on_both_backends!(
     bad_requests_are_refused_and_store_nothing,
     a_finished_run_is_recorded_in_the_session_log,
     a_cancelled_run_is_recorded_in_the_background,
+    a_watcher_ends_at_the_runs_last_event,
 );
 
 async fn a_plan_runs_to_completion_with_every_event_in_order(db: TestDatabase) {
@@ -494,4 +495,27 @@ async fn a_cancelled_run_is_recorded_in_the_background(db: TestDatabase) {
     let title = format!("baton workflow {} (diamond)", submitted.workflow_id);
     assert!(log.contains(&title), "{log}");
     assert_eq!(f.model.pending_steps(), 0, "the briefing was written");
+}
+
+/// A watch ends at a run's last event: not at a cancel the run was resumed
+/// from, and at once for a watcher that comes after the end.
+async fn a_watcher_ends_at_the_runs_last_event(db: TestDatabase) {
+    let f = fixture(&db, EngineConfig::default()).await;
+    let id = f.engine.submit(plan(DIAMOND)).await.unwrap().workflow_id;
+    f.engine.cancel(id, "not yet").await.unwrap();
+    let cancelled = follow(&f.engine, id).await;
+    assert_eq!(cancelled.last().unwrap(), "workflow_cancelled");
+    f.engine.resume(id).await.unwrap();
+    let worker = f.engine.spawn_worker();
+    let kinds = follow(&f.engine, id).await;
+    assert_eq!(kinds[..cancelled.len()], cancelled[..]);
+    assert!(kinds.contains(&"workflow_resumed".to_owned()), "{kinds:?}");
+    assert_eq!(kinds.last().unwrap(), "workflow_completed");
+    let after_the_end = f.engine.watch(id, kinds.len() as i64).await.unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(5), after_the_end.collect::<Vec<_>>())
+        .await
+        .expect("a watch from the last event of an ended run stops at once");
+    assert!(rest.is_empty());
+    worker.stop().await;
+    f.engine.settle().await;
 }
