@@ -1,4 +1,5 @@
--- A worker's claim in one round trip (issue 6): baton_claim_tasks.
+-- A worker's claim in one round trip (issue 6): baton_claim_tasks, and
+-- baton_claim_ready, which it calls for each kind of queue.
 --
 -- The claim was a transaction of six statements sent one by one (the
 -- unlimited queues' claim, each limited queue's lock, count and claim, the
@@ -19,13 +20,61 @@
 -- id order (queue rows sit between, and are only ever taken here).
 --
 -- Returns the claimed rows, in claim order (most urgent first within each
--- step). A row that cannot be read (a
--- spec that is not JSON, a run id that is no UUID: written behind baton's
--- back) comes back like the others; the caller fails its run in a
--- transaction of its own.
+-- step). A row that cannot be read (a spec that is not JSON, a run id that
+-- is no UUID: written behind baton's back) comes back like the others; the
+-- caller fails its run in a transaction of its own.
 --
 -- Plans as in the completion function: key lookups and the first rows of
 -- the ordered ready index, generic plans.
+
+-- Claims up to `p_limit` ready tasks for `p_worker`, most urgent first: of
+-- queue `p_queue` when given, else of the queues without a limit in
+-- `p_queues` (all when NULL); of run `p_run` only, when given. Rows another
+-- transaction holds are skipped, never waited on.
+CREATE FUNCTION baton_claim_ready(
+    p_worker text,
+    p_lease bigint,
+    p_queues text[],
+    p_queue text,
+    p_run text,
+    p_limit bigint,
+    p_now bigint
+) RETURNS workflow_tasks[]
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET enable_bitmapscan = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_claimed workflow_tasks[];
+BEGIN
+    WITH picked AS (
+        SELECT run_id, key FROM workflow_tasks
+        WHERE state = 'ready' AND ready_at <= p_now
+            AND CASE WHEN p_queue IS NULL THEN
+                    queue NOT IN (SELECT name FROM workflow_queues)
+                    AND (p_queues IS NULL OR queue = ANY (p_queues))
+                ELSE queue = p_queue END
+            AND (p_run IS NULL OR run_id = p_run)
+        ORDER BY priority DESC, ready_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE workflow_tasks t SET state = 'claimed', epoch = t.epoch + 1,
+            attempts = t.attempts + 1, worker_id = p_worker,
+            lease_until = p_now + p_lease, started_at = COALESCE(t.started_at, p_now)
+        FROM picked WHERE t.run_id = picked.run_id AND t.key = picked.key
+        RETURNING t AS task
+    )
+    SELECT COALESCE(array_agg(task ORDER BY (task).priority DESC, (task).ready_at,
+            (task).run_id, (task).position), '{}')
+    INTO v_claimed FROM claimed;
+    RETURN v_claimed;
+END;
+$$;
+
 CREATE FUNCTION baton_claim_tasks(
     p_worker text,
     p_lease bigint,
@@ -49,25 +98,7 @@ DECLARE
     v_sent bigint;
 BEGIN
     -- 1. Queues without a limit.
-    WITH picked AS (
-        SELECT run_id, key FROM workflow_tasks
-        WHERE state = 'ready' AND ready_at <= p_now
-            AND queue NOT IN (SELECT name FROM workflow_queues)
-            AND (p_queues IS NULL OR queue = ANY (p_queues))
-            AND (p_run IS NULL OR run_id = p_run)
-        ORDER BY priority DESC, ready_at
-        LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
-    ), claimed AS (
-        UPDATE workflow_tasks t SET state = 'claimed', epoch = t.epoch + 1,
-            attempts = t.attempts + 1, worker_id = p_worker,
-            lease_until = p_now + p_lease, started_at = COALESCE(t.started_at, p_now)
-        FROM picked WHERE t.run_id = picked.run_id AND t.key = picked.key
-        RETURNING t AS task
-    )
-    SELECT COALESCE(array_agg(task ORDER BY (task).priority DESC, (task).ready_at,
-            (task).run_id, (task).position), '{}')
-    INTO v_claimed FROM claimed;
+    v_claimed := baton_claim_ready(p_worker, p_lease, p_queues, NULL, p_run, p_limit, p_now);
 
     -- 2. Limited queues, what still fits in each.
     FOR v_queue IN
@@ -81,23 +112,8 @@ BEGIN
         WHERE queue = v_queue.name AND state = 'claimed';
         v_room := LEAST(v_queue.concurrency - v_held, p_limit - cardinality(v_claimed));
         CONTINUE WHEN v_room <= 0;
-        WITH picked AS (
-            SELECT run_id, key FROM workflow_tasks
-            WHERE state = 'ready' AND ready_at <= p_now AND queue = v_queue.name
-                AND (p_run IS NULL OR run_id = p_run)
-            ORDER BY priority DESC, ready_at
-            LIMIT v_room
-            FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-            UPDATE workflow_tasks t SET state = 'claimed', epoch = t.epoch + 1,
-                attempts = t.attempts + 1, worker_id = p_worker,
-                lease_until = p_now + p_lease, started_at = COALESCE(t.started_at, p_now)
-            FROM picked WHERE t.run_id = picked.run_id AND t.key = picked.key
-            RETURNING t AS task
-        )
-        SELECT v_claimed || COALESCE(array_agg(task ORDER BY (task).priority DESC,
-                (task).ready_at, (task).run_id, (task).position), '{}')
-        INTO v_claimed FROM claimed;
+        v_claimed := v_claimed
+            || baton_claim_ready(p_worker, p_lease, NULL, v_queue.name, p_run, v_room, p_now);
     END LOOP;
     IF cardinality(v_claimed) = 0 THEN
         RETURN;
