@@ -387,9 +387,9 @@ pub(super) fn complete(
 /// A worker's claim (see [`crate::Store::claim_tasks`]): the unlimited
 /// queues first, then each limited queue it serves, in name order, with
 /// what still fits under its limit; then a `task_started` event per task.
-/// The write thread runs one transaction at a time, so counting a limited
-/// queue's claimed tasks and claiming up to its limit cannot race another
-/// claim.
+/// The transaction begins `IMMEDIATE`, so SQLite runs no other write
+/// beside it, in this process or another: counting a limited queue's
+/// claimed tasks and claiming up to its limit cannot race another claim.
 pub(super) fn claim(
     tx: &Transaction<'_>,
     claim: &ClaimRequest<'_>,
