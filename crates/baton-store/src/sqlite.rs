@@ -5,10 +5,10 @@
 //! queue in the pool instead of spinning on SQLite's lock, and every write
 //! transaction begins `IMMEDIATE` (`BeginWrite`), so it never has to upgrade
 //! a read lock (the cause of SQLITE_BUSY errors that `busy_timeout` cannot
-//! wait out, when another process writes the same file). The workflow engine's hot
-//! path writes through [`SqliteThread`] instead, a second connection on a
-//! thread of its own; both take the store's [`WriteGate`] first, so there is
-//! still one writer at a time. Reads use a separate pool of read-only
+//! wait out, when another process writes the same file). The workflow
+//! engine's hot path writes through [`SqliteThread`] instead, a second
+//! connection on a thread of its own; both take the store's [`WriteGate`]
+//! first, so there is still one writer at a time. Reads use a separate pool of read-only
 //! connections, which WAL lets run beside the writer. Commits are
 //! `synchronous = FULL`: a committed transaction survives power loss, which
 //! "durable before acknowledged" needs and NORMAL does not give in WAL mode.

@@ -58,6 +58,17 @@ fn claim<'a>(worker: &'a str, limit: u32, now: i64) -> ClaimRequest<'a> {
     }
 }
 
+/// What a worker asks of its completions: the next task in each slot, from
+/// any queue and run.
+fn next_for(worker: &str) -> ClaimNext<'_> {
+    ClaimNext {
+        worker,
+        queues: None,
+        run: None,
+        lease_ms: LEASE,
+    }
+}
+
 fn diamond() -> Vec<NewTask> {
     vec![
         task("root", &[]),
@@ -104,12 +115,7 @@ pub async fn workflow_diamond_runs_to_completion_in_order(db: TestDb) {
         ("root", 1, 1)
     );
     let output = json!("root done");
-    let next = ClaimNext {
-        worker: "w1",
-        queues: None,
-        run: None,
-        lease_ms: LEASE,
-    };
+    let next = next_for("w1");
     let done = store
         .complete_task(
             run.id,
@@ -662,12 +668,7 @@ pub async fn workflow_concurrent_workers_complete_each_task_once(db: TestDb) {
                     let mut held = Some(task);
                     while let Some(task) = held.take() {
                         let out = json!(task.key);
-                        let next = ClaimNext {
-                            worker: &name,
-                            queues: None,
-                            run: None,
-                            lease_ms: LEASE,
-                        };
+                        let next = next_for(&name);
                         let done = store
                             .complete_task(
                                 task.run_id,
@@ -865,12 +866,7 @@ pub async fn workflow_batch_completion_keeps_each_runs_order(db: TestDb) {
     assert_eq!(held.len(), 2);
     let out = json!(null);
     let items = completing(held.iter().rev(), &out);
-    let next = ClaimNext {
-        worker: "w",
-        queues: None,
-        run: None,
-        lease_ms: LEASE,
-    };
+    let next = next_for("w");
     let batch = store.complete_tasks(&items, Some(&next), 3).await.unwrap();
     let mut stored = Vec::new();
     for run in [first.id, second.id] {
@@ -1048,10 +1044,8 @@ pub async fn workflow_successors_of_limited_or_unserved_queues_are_released(db: 
         .remove(0);
     let served = ["default".to_owned()];
     let only_default = ClaimNext {
-        worker: "w",
         queues: Some(&served),
-        run: None,
-        lease_ms: LEASE,
+        ..next_for("w")
     };
     let done = complete_with(&store, run.id, "a", a.epoch, &only_default, 3).await;
     assert!(done.next.is_none(), "{:?}", done.next);
@@ -1109,12 +1103,7 @@ pub async fn workflow_completion_recovers_from_a_cut_connection(db: TestDb) {
         .await
         .unwrap()
         .remove(0);
-    let next = ClaimNext {
-        worker: "w",
-        queues: None,
-        run: None,
-        lease_ms: LEASE,
-    };
+    let next = next_for("w");
     let b = complete_with(&store, run.id, "a", a.epoch, &next, 3)
         .await
         .next
@@ -1162,10 +1151,8 @@ pub async fn workflow_completion_refills_the_slot_with_a_ready_task(db: TestDb) 
         .unwrap();
     assert_eq!(got[0].key, "c", "the most urgent first");
     let next = ClaimNext {
-        worker: "w",
-        queues: None,
         run: Some(run.id),
-        lease_ms: LEASE,
+        ..next_for("w")
     };
     let done = complete_with(&store, run.id, "c", got[0].epoch, &next, 3).await;
     let refill = done.next.expect("a ready task refills the slot");
@@ -1244,12 +1231,7 @@ pub async fn workflow_unreadable_task_fails_its_run_not_every_claim(db: TestDb) 
     // A refill that meets one leaves the slot empty and fails that run.
     let refilled = create(&store, &[bad], 3).await;
     db.execute(&corrupt(refilled.id, "bad")).await;
-    let next = ClaimNext {
-        worker: "w",
-        queues: None,
-        run: None,
-        lease_ms: LEASE,
-    };
+    let next = next_for("w");
     let done = complete_with(&store, fine.id, "ok", got[0].epoch, &next, 4).await;
     assert!(done.next.is_none(), "{:?}", done.next);
     assert_eq!(done.finished, Some(WorkflowStatus::Completed));
